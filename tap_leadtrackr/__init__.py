@@ -1,0 +1,1 @@
+"""tap-leadtrackr: a Singer tap and Meltano extractor for LeadTrackr leads."""
