@@ -1,0 +1,143 @@
+"""JSON schemas of the records this tap emits, in one place.
+
+Every field of the lead object documented by LeadTrackr is typed here. The nested
+objects type their documented keys and keep any others (`additional_properties`),
+because forms and tags send custom keys that LeadTrackr passes through as-is.
+"""
+
+from __future__ import annotations
+
+from singer_sdk import typing as th
+
+#: Click and cookie ids that LeadTrackr's tags and plugins put in `attributionData`.
+#: Client-side tags send `""` for an id they did not find.
+ATTRIBUTION_IDS: dict[str, str] = {
+    "gclid": "Google Ads click id.",
+    "gbraid": "Google Ads click id for app-to-web measurement (iOS).",
+    "wbraid": "Google Ads click id for web-to-app measurement (iOS).",
+    "dclid": "Google Display & Video 360 / Campaign Manager click id.",
+    "cid": "Google Analytics client id (`_ga` cookie).",
+    "sid": "Google Analytics session id.",
+    "fbp": "Meta browser id (`_fbp` cookie).",
+    "fbc": "Meta click id (`_fbc` cookie, from `fbclid`).",
+    "msclkid": "Microsoft Advertising click id.",
+    "uetvid": "Microsoft UET visitor id.",
+    "ttclid": "TikTok click id.",
+    "ttp": "TikTok browser id (`_ttp` cookie).",
+    "li_fat_id": "LinkedIn first-party click id.",
+    "scclid": "Snapchat click id.",
+    "scid": "Snapchat browser id (`_scid` cookie).",
+    "rdt_cid": "Reddit click id.",
+    "rdt_uuid": "Reddit browser id.",
+    "epik": "Pinterest click id.",
+    "twclid": "X (Twitter) click id.",
+    "oppref": "Referral id sent by LeadTrackr's tags.",
+    "obref": "Referral id sent by LeadTrackr's tags.",
+    "conversionPage": "URL of the page on which the lead converted.",
+}
+
+CONSENT_SIGNALS = ("ad_storage", "analytics_storage", "ad_user_data", "ad_personalization")
+
+_consent = th.ObjectType(
+    *(
+        th.Property(signal, th.StringType, description="`granted` or `denied`.")
+        for signal in CONSENT_SIGNALS
+    ),
+    additional_properties=True,
+)
+
+_attribution_data = th.ObjectType(
+    *(
+        th.Property(name, th.StringType, description=description)
+        for name, description in ATTRIBUTION_IDS.items()
+    ),
+    th.Property(
+        "consent",
+        _consent,
+        description="Google Consent Mode signals at the time of the conversion.",
+    ),
+    additional_properties=True,
+)
+
+_form_data = th.ObjectType(
+    th.Property("formName", th.StringType, description="Name of the form as the site sent it."),
+    th.Property("uniqueEventId", th.StringType, description="Id of the submission event."),
+    th.Property("formId", th.StringType, description="Form id sent by some form plugins."),
+    th.Property("customFormName", th.StringType, description="Form name set by the site owner."),
+    th.Property(
+        "formFields",
+        th.ObjectType(additional_properties=True),
+        description="All submitted fields, by field name.",
+    ),
+    *(
+        th.Property(f"formCustomField{n}", th.StringType, description=f"Custom form field {n}.")
+        for n in range(1, 6)
+    ),
+    additional_properties=True,
+)
+
+_user_data = th.ObjectType(
+    th.Property("firstName", th.StringType),
+    th.Property("lastName", th.StringType),
+    th.Property("email", th.StringType),
+    th.Property("phone", th.StringType),
+    th.Property("companyName", th.StringType),
+    th.Property(
+        "company", th.StringType, description="Company name as one WordPress plugin sends it."
+    ),
+    additional_properties=True,
+)
+
+LEAD_SCHEMA = th.PropertiesList(
+    th.Property("id", th.IntegerType, required=True, description="Lead id (primary key)."),
+    th.Property(
+        "status",
+        th.StringType,
+        description=(
+            "`open`, `pending`, `lost`, or one of the project's conversion labels (renamable, "
+            "so treat as free text). Changes after the lead is created."
+        ),
+    ),
+    th.Property("formName", th.StringType, description="Name of the form the lead came from."),
+    th.Property("firstName", th.StringType),
+    th.Property("lastName", th.StringType),
+    th.Property("phone", th.StringType),
+    th.Property("email", th.StringType),
+    th.Property("companyName", th.StringType),
+    th.Property(
+        "price",
+        th.NumberType,
+        description="Lead value in cents (divide by 100 for the currency amount).",
+    ),
+    th.Property("note", th.StringType, description="Free-text note on the lead."),
+    th.Property("formData", _form_data, description="The raw form submission."),
+    th.Property("userData", _user_data, description="Contact details as submitted."),
+    th.Property(
+        "attributionData",
+        _attribution_data,
+        description="Click ids, cookie ids and consent captured with the lead.",
+    ),
+    th.Property(
+        "channelFlow",
+        th.StringType,
+        description=(
+            "The visitor's channel journey before the lead, as LeadTrackr stores it (JSON "
+            "text or a URL-encoded cookie string). A value the API returns already parsed "
+            "is emitted as its JSON text."
+        ),
+    ),
+    th.Property(
+        "uniqueIdentifier",
+        th.StringType,
+        description="The lead's id in your own system (CRM), if set.",
+    ),
+    th.Property(
+        "createdAt",
+        th.DateTimeType,
+        required=True,
+        description="When the lead was created, UTC, `YYYY-MM-DDTHH:MM:SS.mmmZ`.",
+    ),
+)
+
+#: Top-level lead fields known to this schema; others (a beta API adds fields) are dropped.
+LEAD_FIELDS = frozenset(LEAD_SCHEMA.to_dict()["properties"])

@@ -1,0 +1,229 @@
+"""The tap: its settings and its streams."""
+
+from __future__ import annotations
+
+import sys
+import typing as t
+
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.exceptions import ConfigValidationError
+
+from tap_leadtrackr.client import MAX_PAGE_SIZE
+from tap_leadtrackr.streams import LeadsStream, status_list
+from tap_leadtrackr.timestamps import canonical_timestamp, parse_timestamp
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    from singer_sdk.streams import Stream
+
+_exists_filter_doc = (
+    "Only leads that have (true) or lack (false) a {what}. Unset: no filter. "
+    "Sent as `{parameter}[exists]`."
+)
+
+
+def _exists_filter(setting: str, parameter: str, what: str) -> th.Property:
+    return th.Property(
+        setting,
+        th.BooleanType(nullable=True),
+        title=f"Has {parameter}",
+        description=_exists_filter_doc.format(what=what, parameter=parameter),
+    )
+
+
+class TapLeadTrackr(Tap):
+    """LeadTrackr leads with their form data, contacts and ad attribution, incrementally."""
+
+    name = "tap-leadtrackr"
+    message_writer_class = MsgSpecWriter
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "api_key",
+            th.StringType(nullable=False),
+            required=True,
+            secret=True,
+            title="API key",
+            description=(
+                "The project's LeadTrackr API key, sent as `X-API-Key`. Copy it from the "
+                "LeadTrackr dashboard: project -> Settings -> API Integration."
+            ),
+        ),
+        th.Property(
+            "api_url",
+            th.URIType(nullable=False),
+            default="https://app.leadtrackr.io",
+            title="API URL",
+            description=(
+                "Base URL of the LeadTrackr API. Point it at a local sandbox to try the tap."
+            ),
+            examples=["https://app.leadtrackr.io", "http://127.0.0.1:8787"],
+        ),
+        th.Property(
+            "start_date",
+            th.DateTimeType(nullable=True),
+            title="Start date",
+            description=(
+                "Read leads created on or after this instant (inclusive) on the first sync; "
+                "later syncs start from the bookmark when it is newer. ISO 8601; a date "
+                "alone means midnight UTC."
+            ),
+            examples=["2025-01-01", "2025-01-01T00:00:00Z"],
+        ),
+        th.Property(
+            "end_date",
+            th.DateTimeType(nullable=True),
+            title="End date",
+            description=(
+                "Read only leads created before this instant (exclusive), so that windows "
+                "like [2026-01-01, 2026-02-01) and [2026-02-01, 2026-03-01) never share a "
+                "lead. ISO 8601; a date alone means midnight UTC."
+            ),
+            examples=["2026-02-01"],
+        ),
+        th.Property(
+            "statuses",
+            # oneOf, not anyOf: the SDK appends its null type correctly only to oneOf.
+            th.CustomType(
+                {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]}
+            ),
+            title="Statuses",
+            description=(
+                "Only leads with one of these statuses: `open`, `pending`, `lost` or a "
+                "conversion label's name. A list, or one comma-separated string."
+            ),
+            examples=[["open", "pending"], "open,pending"],
+        ),
+        th.Property(
+            "form_name",
+            th.StringType(nullable=True),
+            title="Form name",
+            description="Only leads from the form with exactly this name.",
+        ),
+        th.Property(
+            "unique_identifier",
+            th.StringType(nullable=True),
+            title="Unique identifier",
+            description="Only the lead(s) with exactly this external (CRM) id.",
+        ),
+        th.Property(
+            "email",
+            th.StringType(nullable=True),
+            title="Email",
+            description="Only leads with exactly this email address.",
+        ),
+        th.Property(
+            "phone",
+            th.StringType(nullable=True),
+            title="Phone",
+            description="Only leads with exactly this phone number.",
+        ),
+        th.Property(
+            "search",
+            th.StringType(nullable=True, min_length=2),
+            title="Search",
+            description=(
+                "Only leads whose first name, last name, email, phone or company name "
+                "contains this text (at least 2 characters)."
+            ),
+        ),
+        _exists_filter("gclid_exists", "gclid", "Google Ads click id (gclid)"),
+        _exists_filter("cid_exists", "cid", "Google Analytics client id (cid)"),
+        _exists_filter("fbp_exists", "fbp", "Meta browser id (fbp)"),
+        _exists_filter("fbc_exists", "fbc", "Meta click id (fbc)"),
+        th.Property(
+            "page_size",
+            th.IntegerType(nullable=False, minimum=1, maximum=MAX_PAGE_SIZE),
+            default=MAX_PAGE_SIZE,
+            title="Page size",
+            description="Leads per request (`limit`), 1 to 100. Larger pages mean fewer requests.",
+        ),
+        th.Property(
+            "request_timeout",
+            th.NumberType(nullable=False, exclusive_minimum=0),
+            default=60,
+            title="Request timeout",
+            description="Seconds to wait for an answer before trying the request again.",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType(nullable=False, minimum=0),
+            default=8,
+            title="Max retries",
+            description=(
+                "How many times a request that failed transiently (429, 5xx, timeout, "
+                "broken answer) is tried again before the sync stops."
+            ),
+        ),
+    ).to_dict()
+
+    @override
+    def discover_streams(self) -> list[Stream]:
+        return [LeadsStream(self)]
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        # The SDK checks types and ranges but not date formats or settings that
+        # depend on each other; a bad setting must stop the tap before any request.
+        errors = super()._validate_config(raise_errors=raise_errors)
+        errors += setting_errors(self.config)
+        if errors and raise_errors:
+            raise ConfigValidationError(
+                "Config validation failed: " + "; ".join(errors),
+                errors=errors,
+                schema=self.config_jsonschema,
+            )
+        return errors
+
+    @override
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        super().load_state(state)
+        # State written by other tools or versions may spell the bookmark differently;
+        # bookmarks are compared as strings, so bring it to the canonical spelling.
+        for stream_state in self.state.get("bookmarks", {}).values():
+            for partition in [stream_state, *stream_state.get("partitions", [])]:
+                value = partition.get("replication_key_value")
+                if isinstance(value, str) and partition.get("replication_key") == "createdAt":
+                    partition["replication_key_value"] = canonical_timestamp(value)
+
+
+def setting_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Problems with settings that JSON schema cannot express, each naming its setting."""
+    errors: list[str] = []
+    dates = {}
+    for setting in ("start_date", "end_date"):
+        if (value := config.get(setting)) in (None, ""):
+            continue
+        try:
+            dates[setting] = parse_timestamp(str(value))
+        except ValueError:
+            errors.append(f"`{setting}` is not an ISO 8601 date or date-time: {value!r}")
+    if len(dates) == 2 and dates["end_date"] <= dates["start_date"]:
+        errors.append(
+            f"`end_date` ({config['end_date']}) must be after `start_date` ({config['start_date']})"
+        )
+    statuses = config.get("statuses")
+    if statuses is not None and not isinstance(statuses, (str, list)):
+        errors.append(
+            f"`statuses` must be a list of strings or a comma-separated string: {statuses!r}"
+        )
+    elif isinstance(statuses, list) and not all(isinstance(item, str) for item in statuses):
+        errors.append(f"`statuses` must contain only strings: {statuses!r}")
+    elif statuses is not None and not status_list(statuses):
+        errors.append("`statuses` is set but names no status")
+    search = config.get("search")
+    if isinstance(search, str) and len(search.strip()) < 2:
+        errors.append(f"`search` must be at least 2 characters: {search!r}")
+    if not str(config.get("api_key") or "").strip():
+        errors.append("`api_key` is required: " + "set it to the project's LeadTrackr API key")
+    return errors
+
+
+if __name__ == "__main__":
+    TapLeadTrackr.cli()
