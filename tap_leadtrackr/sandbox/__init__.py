@@ -1,1 +1,14 @@
-"""A local LeadTrackr API for tests, the demo and users without an API key."""
+"""A local LeadTrackr API for tests, the demo and users without an API key.
+
+`Sandbox` serves a `Project` of leads (by default made by `generate_leads`) on a local
+port, answering `/api/leads/getLeads` and `/api/leads/getLead` as the documented API does,
+and injects the failures described by `Faults`. Run it with `leadtrackr-sandbox` or
+`python -m tap_leadtrackr.sandbox`.
+"""
+
+from tap_leadtrackr.sandbox.data import generate_leads
+from tap_leadtrackr.sandbox.faults import Faults
+from tap_leadtrackr.sandbox.project import Project
+from tap_leadtrackr.sandbox.server import DEFAULT_API_KEY, RecordedRequest, Sandbox
+
+__all__ = ["DEFAULT_API_KEY", "Faults", "Project", "RecordedRequest", "Sandbox", "generate_leads"]

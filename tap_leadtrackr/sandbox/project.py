@@ -1,0 +1,190 @@
+"""A LeadTrackr project: its leads, whether its subscription is active, and read caches."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tap_leadtrackr.sandbox.data import END_MS, LeadFactory, channel_flow_form, gc_paused
+from tap_leadtrackr.sandbox.instants import parse_instant
+from tap_leadtrackr.sandbox.query import LeadLookup, LeadsQuery
+
+_CACHED_ORDERS = 32
+"""Distinct filter/sort combinations whose ordered ids are kept (each up to 8 bytes a lead)."""
+
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+class Project:
+    """The leads a sandbox serves, in creation order; safe to change while it serves them.
+
+    Change leads through the methods, not by editing the dicts: every change bumps
+    `version`, which invalidates the cached orders and encoded leads.
+    """
+
+    def __init__(self, leads: Iterable[Mapping[str, Any]] = (), *, active: bool = True) -> None:
+        """Serve `leads` (dicts with at least a unique integer `id` and an ISO `createdAt`).
+
+        Raises:
+            ValueError: a lead has no integer id, a duplicate id, or no valid createdAt.
+
+        """
+        self.active = active
+        """False answers every authenticated request 403, as for a lapsed subscription."""
+        self._lock = threading.RLock()
+        self._leads: list[dict[str, Any]] = []
+        self._by_id: dict[int, dict[str, Any]] = {}
+        self._created_ms: dict[int, int] = {}
+        self._encoded: dict[int, bytes] = {}
+        self._orders: OrderedDict[LeadsQuery, list[int]] = OrderedDict()
+        self._version = 0
+        self._next_id = 1
+        with gc_paused():
+            for lead in leads:
+                self._append(lead if isinstance(lead, dict) else dict(lead))
+
+    @property
+    def leads(self) -> list[dict[str, Any]]:
+        """A snapshot of the leads, in creation order."""
+        with self._lock:
+            return list(self._leads)
+
+    @property
+    def version(self) -> int:
+        """A counter that increases with every change to the leads."""
+        return self._version
+
+    def __len__(self) -> int:
+        return len(self._leads)
+
+    def add_leads(self, count: int, *, created_at: str | None = None) -> list[dict[str, Any]]:
+        """Create `count` realistic leads with ids after the highest id so far, and return them.
+
+        They are created at `created_at` (ISO 8601), or else a few milliseconds apart after
+        the newest lead, so they sort as the newest.
+        """
+        if count < 0:
+            raise ValueError("count must be >= 0")
+        with self._lock:
+            # Seeded by the first new id, so the same sequence of changes gives the same leads.
+            rng = random.Random(self._next_id)
+            factory = LeadFactory(rng)
+            if created_at is not None:
+                moment = parse_instant(created_at)
+            else:
+                moment = max(self._created_ms.values(), default=END_MS)
+            added = []
+            for _ in range(count):
+                if created_at is None:
+                    moment += rng.randint(1, 5)
+                lead = factory.lead(self._next_id, moment, channel_flow_form(rng))
+                self._append(lead)
+                added.append(lead)
+            self._changed()
+            return added
+
+    def update_lead(self, lead_id: int, **fields: Any) -> dict[str, Any]:
+        """Change fields of a lead (as rating or converting it would) and return it.
+
+        Raises:
+            KeyError: no lead has this id.
+            ValueError: `id` cannot change, and `createdAt` must be ISO 8601.
+
+        """
+        if "id" in fields:
+            raise ValueError("a lead's id cannot change")
+        with self._lock:
+            lead = self._by_id.get(lead_id)
+            if lead is None:
+                raise KeyError(f"no lead with id {lead_id}")
+            if "createdAt" in fields:
+                self._created_ms[lead_id] = parse_instant(fields["createdAt"])
+            lead.update(fields)
+            self._encoded.pop(lead_id, None)
+            self._changed()
+            return lead
+
+    def delete_leads(self, ids: Iterable[int]) -> int:
+        """Delete the leads with these ids (unknown ids are ignored); return how many went."""
+        doomed = set(ids)
+        with self._lock:
+            kept = [lead for lead in self._leads if lead["id"] not in doomed]
+            deleted = len(self._leads) - len(kept)
+            if deleted:
+                for lead_id in doomed:
+                    self._by_id.pop(lead_id, None)
+                    self._created_ms.pop(lead_id, None)
+                    self._encoded.pop(lead_id, None)
+                self._leads = kept
+                self._changed()
+            return deleted
+
+    def oldest_ids(self, count: int) -> list[int]:
+        """Return the ids of the `count` oldest leads (by createdAt, then creation order)."""
+        with self._lock:
+            ranked = sorted(range(len(self._leads)), key=self._oldest_key)
+            return [self._leads[index]["id"] for index in ranked[:count]]
+
+    def page(self, query: LeadsQuery, offset: int, limit: int) -> tuple[int, list[bytes]]:
+        """Return the number of leads matching `query` and the JSON of `limit` from `offset`."""
+        with self._lock:
+            order = self._orders.get(query)
+            if order is None:
+                order = query.select(self._leads, self._created_ms)
+                self._orders[query] = order
+                if len(self._orders) > _CACHED_ORDERS:
+                    self._orders.popitem(last=False)
+            else:
+                self._orders.move_to_end(query)
+            return len(order), [self._json(lead_id) for lead_id in order[offset : offset + limit]]
+
+    def find(self, lookup: LeadLookup) -> bytes | None:
+        """Return the JSON of the lead a getLead lookup finds, or None.
+
+        Lookups by anything but the id return the newest match (by createdAt, then creation).
+        """
+        with self._lock:
+            if lookup.field == "id":
+                lead_id = int(lookup.value)
+                return self._json(lead_id) if lead_id in self._by_id else None
+            matches = [
+                index
+                for index, lead in enumerate(self._leads)
+                if lead.get(lookup.field) == lookup.value
+            ]
+            if not matches:
+                return None
+            newest = max(matches, key=self._oldest_key)
+            return self._json(self._leads[newest]["id"])
+
+    def _append(self, lead: dict[str, Any]) -> None:
+        lead_id = lead.get("id")
+        if not isinstance(lead_id, int) or isinstance(lead_id, bool):
+            raise ValueError(f"a lead needs an integer id, got {lead_id!r}")
+        if lead_id in self._by_id:
+            raise ValueError(f"two leads have id {lead_id}")
+        created_at = lead.get("createdAt")
+        if not isinstance(created_at, str):
+            raise ValueError(f"lead {lead_id} needs an ISO 8601 createdAt, got {created_at!r}")
+        self._created_ms[lead_id] = parse_instant(created_at)
+        self._leads.append(lead)
+        self._by_id[lead_id] = lead
+        # Ids keep growing past deleted ones, as a database sequence does.
+        self._next_id = max(self._next_id, lead_id + 1)
+
+    def _oldest_key(self, index: int) -> tuple[int, int]:
+        return self._created_ms[self._leads[index]["id"]], index
+
+    def _json(self, lead_id: int) -> bytes:
+        encoded = self._encoded.get(lead_id)
+        if encoded is None:
+            encoded = self._encoded[lead_id] = _encode(self._by_id[lead_id]).encode()
+        return encoded
+
+    def _changed(self) -> None:
+        self._version += 1
+        self._orders.clear()
