@@ -13,6 +13,7 @@ import re
 import sys
 import time
 import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -21,8 +22,12 @@ from urllib.parse import urlparse
 
 import msgspec
 import requests
+import requests.adapters
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import PageContext
 
@@ -42,6 +47,9 @@ MAX_BACKOFF_SECONDS = 60.0
 MAX_RETRY_AFTER_SECONDS = 600.0
 
 _QUERY = re.compile(r"\?[^\s'\")]*")
+
+#: How often one sync pages again after deletions before it gives up.
+MAX_RESTARTS = 20
 
 #: Failures of the connection itself, which a later try may not meet.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
@@ -95,6 +103,11 @@ def retry_after_seconds(response: requests.Response | None) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+def is_rate_limit(response: requests.Response | None) -> bool:
+    """Whether the API said to slow down."""
+    return response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+
+
 def describe_failure(exc: Exception) -> str:
     """Say in a few words why a try failed, without headers or query (filter values)."""
     if isinstance(exc, RetriableAPIError) and exc.response is not None:
@@ -112,8 +125,10 @@ class LeadTrackrStream(RESTStream[int]):
     #: The key of the record list in the response envelope.
     records_key: str = "leads"
 
-    #: How a retry waits; tests replace it so that they need not sleep for real.
-    sleep: t.ClassVar[t.Callable[[float], None]] = staticmethod(time.sleep)
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        """Wait before a retry; tests replace it so that they need not sleep for real."""
+        time.sleep(seconds)
 
     @override
     @property
@@ -130,13 +145,18 @@ class LeadTrackrStream(RESTStream[int]):
 
     @override
     @property
-    def timeout(self) -> int:
-        return int(self.config.get("request_timeout", 60))
+    def timeout(self) -> float:  # type: ignore[override]  # seconds may be fractional
+        return float(self.config.get("request_timeout", 60))
 
     @property
     def page_size(self) -> int:
         """Leads per request (`page_size`, sent as `limit`)."""
         return int(self.config.get("page_size", MAX_PAGE_SIZE))
+
+    @cached_property
+    def parallelism(self) -> int:
+        """Requests in flight at once; starts at `max_parallel_requests`, halves on 429."""
+        return int(self.config.get("max_parallel_requests", 1))
 
     @property
     def max_retries(self) -> int:
@@ -190,9 +210,8 @@ class LeadTrackrStream(RESTStream[int]):
 
     # Requests ---------------------------------------------------------------------------
 
-    def fetch_page(self, context: Context | None, number: int) -> Page:
+    def fetch_page(self, request: requests.PreparedRequest, number: int) -> Page:
         """Get and decode one page, trying again on transient failures."""
-        request = self.build_request(context, number)
         for attempt in range(1, self.max_retries + 2):
             try:
                 response = self.requests_session.send(request, timeout=self.timeout)
@@ -207,6 +226,8 @@ class LeadTrackrStream(RESTStream[int]):
                     )
                     raise RetriesExhaustedError(msg) from exc
                 wait = self.retry_wait(exc, attempt)
+                if isinstance(exc, RetriableAPIError) and is_rate_limit(exc.response):
+                    self.slow_down()
                 self.log(
                     "Page %d of %s failed (%s); try %d of %d in %.1f s",
                     number,
@@ -280,16 +301,61 @@ class LeadTrackrStream(RESTStream[int]):
         """Yield pages in order until the API says there are no more.
 
         `hasMore` decides: N records cost ceil(N / page_size) requests, with no empty
-        page at the end.
+        page at the end. If `total` drops between two pages, records were deleted and
+        the later pages have shifted towards the start, so this page may have skipped
+        some: it is thrown away and paging starts again after what was already emitted.
+        With `max_parallel_requests` > 1 the next pages are fetched ahead, never past the
+        last page the API announced, and still handed on strictly in order.
         """
-        number = 1
-        while True:
-            page = self.fetch_page(context, number)
-            self.log_progress(page)
-            yield page
-            if not page.has_more:
-                return
-            number += 1
+        number, total, restarts = 1, None, 0
+        with PageFetcher(self, context) as fetcher:
+            while True:
+                page = fetcher.get(number)
+                if total is not None and page.total < total:
+                    restarts += 1
+                    if restarts > MAX_RESTARTS:
+                        msg = (
+                            f"{self.name}: records kept disappearing while paging "
+                            f"({restarts} times); stopping rather than skip any. The last "
+                            "state resumes after the records already emitted."
+                        )
+                        raise ContractError(msg)
+                    self.log(
+                        "%s: the total fell from %d to %d while paging (deleted records); "
+                        "paging again from the last record emitted",
+                        self.name,
+                        total,
+                        page.total,
+                        level=logging.WARNING,
+                    )
+                    fetcher.discard()
+                    self.restart_after_emitted()
+                    number, total = 1, None
+                    continue
+                total = page.total
+                self.log_progress(page)
+                yield page
+                if not page.has_more:
+                    return
+                number += 1
+                fetcher.prefetch(
+                    range(number, min(number + self.parallelism, page.total_pages + 1))
+                )
+
+    def slow_down(self) -> None:
+        """After a 429, fetch fewer pages at once for the rest of the run."""
+        if self.parallelism > 1:
+            self.parallelism = max(1, self.parallelism // 2)
+            self.log(
+                "%s: rate limited; now at most %d requests at once",
+                self.name,
+                self.parallelism,
+                level=logging.WARNING,
+            )
+
+    def restart_after_emitted(self) -> None:
+        """Make page 1 start at the last record emitted (streams know their cursor)."""
+        raise NotImplementedError
 
     def log_progress(self, page: Page) -> None:
         """Tell the operator how far the sync is."""
@@ -306,14 +372,102 @@ class LeadTrackrStream(RESTStream[int]):
     @override
     def request_records(self, context: Context | None) -> t.Iterable[dict]:
         for page in self.read_pages(context):
-            yield from self.prepare_page(page)
+            records = self.prepare_page(page)
+            yield from records
             # The SDK has now written every record of the page: checkpoint here, not
             # every 10,000 records, so an interrupted sync resumes at this page.
+            if records and self.replication_key:
+                self.advance_bookmark(records[-1], context)
             self._write_state_message()
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: dict[str, t.Any], *, context: Context | None = None
+    ) -> None:
+        # Called by the SDK for every record; pages are sorted and checked in
+        # `prepare_page`, so the bookmark moves once per page, in `advance_bookmark`.
+        return
+
+    def advance_bookmark(self, last_record: dict[str, t.Any], context: Context | None) -> None:
+        """Move the bookmark to the last record of a page that has been written."""
+        super()._increment_stream_state(last_record, context=context)
+
+    @override
+    def _generate_record_messages(
+        self, record: dict[str, t.Any]
+    ) -> t.Generator[RecordMessage, None, None]:
+        # The SDK walks every record against the selection mask (a quarter of the CPU
+        # per lead); with every property selected there is nothing to drop.
+        if not self.every_property_selected:
+            yield from super()._generate_record_messages(record)
+            return
+        for stream_map in self.stream_maps:
+            if (mapped := stream_map.transform(record)) is not None:
+                yield RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=utc_now(),
+                )
+
+    @cached_property
+    def every_property_selected(self) -> bool:
+        """Whether the catalog selects every property (nothing to drop per record)."""
+        return self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE and all(self.mask.values())
 
     def prepare_page(self, page: Page) -> list[dict[str, t.Any]]:
         """Check and shape a page's records before any of them is emitted."""
         return page.records
+
+
+class PageFetcher:
+    """Fetches a stream's pages, the next few ahead when parallelism allows.
+
+    Requests are built here, in the sync's thread (they read the stream's window);
+    only sending, retrying and decoding happen in the pool.
+    """
+
+    def __init__(self, stream: LeadTrackrStream, context: Context | None) -> None:
+        self.stream = stream
+        self.context = context
+        self.pending: dict[int, Future[Page]] = {}
+        self.pool: ThreadPoolExecutor | None = None
+        if stream.parallelism > 1:
+            self.pool = ThreadPoolExecutor(
+                max_workers=stream.parallelism, thread_name_prefix=f"{stream.name}-page"
+            )
+            # One pooled connection per request in flight.
+            adapter = requests.adapters.HTTPAdapter(pool_maxsize=stream.parallelism)
+            stream.requests_session.mount(stream.url_base, adapter)
+
+    def __enter__(self) -> PageFetcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.discard()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def get(self, number: int) -> Page:
+        """Page `number`, from what was fetched ahead or fetched now."""
+        if (future := self.pending.pop(number, None)) is not None:
+            return future.result()
+        return self.stream.fetch_page(self.stream.build_request(self.context, number), number)
+
+    def prefetch(self, numbers: t.Iterable[int]) -> None:
+        """Start fetching these pages, if parallelism allows and they are not under way."""
+        if self.pool is None:
+            return
+        for number in numbers:
+            if number not in self.pending:
+                request = self.stream.build_request(self.context, number)
+                self.pending[number] = self.pool.submit(self.stream.fetch_page, request, number)
+
+    def discard(self) -> None:
+        """Forget pages fetched ahead (the window changed, or the sync ended)."""
+        for future in self.pending.values():
+            future.cancel()
+        self.pending.clear()
 
 
 def server_message(response: requests.Response) -> str:

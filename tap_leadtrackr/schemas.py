@@ -141,3 +141,65 @@ LEAD_SCHEMA = th.PropertiesList(
 
 #: Top-level lead fields known to this schema; others (a beta API adds fields) are dropped.
 LEAD_FIELDS = frozenset(LEAD_SCHEMA.to_dict()["properties"])
+
+
+def _channel_value(name: str, example: str) -> th.Property:
+    return th.Property(
+        name,
+        th.StringType,
+        description=f"The session's {name} ({example}); null when the channel flow has none.",
+    )
+
+
+#: One session of a lead's channel flow, as parsed by `tap_leadtrackr.channel_flow`.
+TOUCHPOINT_SCHEMA = th.PropertiesList(
+    th.Property("lead_id", th.IntegerType, required=True, description="The lead's `id`."),
+    th.Property(
+        "position",
+        th.IntegerType,
+        required=True,
+        description="Place of the session in the lead's journey: 1 is the first touch.",
+    ),
+    th.Property(
+        "occurred_at",
+        th.DateTimeType,
+        description=(
+            "When the session began, UTC, `YYYY-MM-DDTHH:MM:SS.mmmZ`; null if the channel "
+            "flow did not record it."
+        ),
+    ),
+    _channel_value("source", "`utm_source`, a search engine, a referrer or `direct`"),
+    _channel_value("medium", "`utm_medium`, e.g. `cpc`, `organic`, `referral`, `none`"),
+    _channel_value("campaign", "`utm_campaign`"),
+    _channel_value("content", "`utm_content`"),
+    _channel_value("term", "`utm_term`"),
+    th.Property(
+        "landing_page",
+        th.StringType,
+        description=(
+            "The page the session began on, as the tag recorded it (a path, or a URL); "
+            "null in the older form of the channel flow."
+        ),
+    ),
+    th.Property(
+        "is_first_touch",
+        th.BooleanType,
+        required=True,
+        description="Whether this is the first session of the journey (position 1).",
+    ),
+    th.Property(
+        "is_last_touch",
+        th.BooleanType,
+        required=True,
+        description="Whether this is the last session before the lead.",
+    ),
+    th.Property(
+        "createdAt",
+        th.DateTimeType,
+        required=True,
+        description=(
+            "When the lead was created, as in `leads`: the replication key, so that "
+            "touchpoints are read incrementally with their leads."
+        ),
+    ),
+)

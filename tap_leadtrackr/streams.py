@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import sys
 import typing as t
+from datetime import timedelta
 
+from singer_sdk import Stream
+from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
+from tap_leadtrackr.channel_flow import parse_channel_flow, touchpoints
 from tap_leadtrackr.client import ContractError, LeadTrackrStream, Page
-from tap_leadtrackr.schemas import LEAD_FIELDS, LEAD_SCHEMA
+from tap_leadtrackr.schemas import LEAD_FIELDS, LEAD_SCHEMA, TOUCHPOINT_SCHEMA
 from tap_leadtrackr.timestamps import (
     ONE_MILLISECOND,
     canonical_timestamp,
@@ -23,7 +27,7 @@ else:
     from typing_extensions import override
 
 if t.TYPE_CHECKING:
-    from singer_sdk.helpers.types import Context
+    from singer_sdk.helpers.types import Context, Record
 
 #: Settings that are server-side filters, and the `getLeads` parameter each one is.
 FILTER_PARAMETERS: dict[str, str] = {
@@ -87,19 +91,45 @@ class LeadsStream(LeadTrackrStream):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self._window: tuple[str | None, str | None] = (None, None)
+        self._bookmark: str | None = None
         self._last_created_at: str | None = None
         self._unknown_fields: set[str] = set()
+        self._touchpoints: LeadTouchpointsStream | None = None
+        self._held_back_before: str | None = None
 
     @override
     def request_records(self, context: Context | None) -> t.Iterable[dict]:
+        self._bookmark = self.get_context_state(context).get("replication_key_value")
         self._window = (self.window_start(context), self.window_end())
         self._last_created_at = None
+        self.prepare_touchpoints()
         yield from super().request_records(context)
+        if self._touchpoints is not None:
+            self._touchpoints.report_unknown_channel_flows()
 
     def window_start(self, context: Context | None) -> str | None:
-        """The oldest `createdAt` to ask for: the bookmark, or `start_date` if newer."""
+        """The oldest `createdAt` to ask for.
+
+        The bookmark (or `start_date` if newer), moved back `lookback_window_days` so
+        that recently created leads come again with their current status, price and note.
+        """
         start = self.get_starting_timestamp(context)
-        return format_timestamp(start) if start else None
+        lookback = timedelta(days=self.config.get("lookback_window_days") or 0)
+        if start is None:
+            return None
+        if self._bookmark and lookback:
+            rewound = parse_timestamp(self._bookmark) - lookback
+            start_date = self.config.get("start_date")
+            start = max(rewound, parse_timestamp(start_date)) if start_date else rewound
+        return format_timestamp(start)
+
+    @override
+    def advance_bookmark(self, last_record: dict[str, t.Any], context: Context | None) -> None:
+        # Leads re-read through the lookback window are older than the bookmark: they
+        # must not move it back (nor trip the SDK's sort check).
+        if self._bookmark and last_record["createdAt"] < self._bookmark:
+            return
+        super().advance_bookmark(last_record, context)
 
     def window_end(self) -> str | None:
         """The newest `createdAt` to ask for: just before `end_date`.
@@ -124,6 +154,12 @@ class LeadsStream(LeadTrackrStream):
             "createdAt[lte]": lte,
             **filter_parameters(self.config),
         }
+
+    @override
+    def restart_after_emitted(self) -> None:
+        # `>=` on the last emitted createdAt: its ties come again (targets upsert on id),
+        # nothing after it can be skipped.
+        self._window = (self._last_created_at or self._window[0], self._window[1])
 
     @override
     def blame(self, server_says: str) -> str:
@@ -163,7 +199,7 @@ class LeadsStream(LeadTrackrStream):
             previous = created_at
             self.shape(lead)
         self._last_created_at = previous
-        return page.records
+        return self.not_held_back(page.records)
 
     def created_at(self, lead: dict[str, t.Any], page: Page) -> str:
         """The lead's `createdAt` in the canonical spelling."""
@@ -190,3 +226,150 @@ class LeadsStream(LeadTrackrStream):
                         "out (a newer tap version may add it).",
                         field,
                     )
+
+    # Touchpoints ------------------------------------------------------------------------
+
+    @property
+    def selected_touchpoints(self) -> LeadTouchpointsStream | None:
+        """The touchpoints stream if it is selected: it is fed from this stream's pages."""
+        for child in self.child_streams:
+            if isinstance(child, LeadTouchpointsStream) and child.selected:
+                return child
+        return None
+
+    def prepare_touchpoints(self) -> None:
+        """Find the selected touchpoints stream, and open the window as far back as it needs.
+
+        Each stream has its own bookmark (one may have been deselected for a while, or just
+        added): the read starts at the older start, and the leads before this stream's own
+        start are read only for the touchpoints (`not_held_back` keeps them back).
+        """
+        self._touchpoints = self.selected_touchpoints
+        self._held_back_before = None
+        if self._touchpoints is None:
+            return
+        own_start, end = self._window
+        start = self._touchpoints.begin_read()
+        if self.selected:
+            start = earliest(own_start, start)
+            if start != own_start:
+                self._held_back_before = own_start
+        self._window = (start, end)
+
+    def not_held_back(self, leads: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        """The leads of a page to emit: all but those read only for the touchpoints."""
+        since = self._held_back_before
+        if since is None or not leads or leads[0]["createdAt"] >= since:
+            return leads
+        return [lead for lead in leads if lead["createdAt"] >= since]
+
+    @override
+    def read_pages(self, context: Context | None) -> t.Iterator[Page]:
+        for page in super().read_pages(context):
+            yield page
+            # The page's leads and their checkpoint are written by now: its touchpoints
+            # follow, in one sync of the child per page.
+            if self._touchpoints is not None:
+                self._touchpoints.sync_leads(page.records)
+
+    @override
+    def generate_child_contexts(
+        self, record: Record, context: Context | None
+    ) -> t.Iterable[Context | None]:
+        # Children are fed whole pages by `read_pages`: the SDK's default syncs them once
+        # per lead, each time with a SCHEMA message and log lines.
+        return ()
+
+
+def earliest(*starts: str | None) -> str | None:
+    """The earliest of some window starts; None (no lower bound) is the earliest of all."""
+    if any(start is None for start in starts):
+        return None
+    return min(start for start in starts if start is not None)
+
+
+class LeadTouchpointsStream(Stream):
+    """Each lead's channel flow, one record per session; derived from `leads`, no requests.
+
+    `LeadsStream` hands over each page of leads once their records are written, and this
+    stream is synced once per page. Its one bookmark follows the leads read, not the
+    touchpoints written: a lead without a journey is done as well.
+    """
+
+    name = "lead_touchpoints"
+    parent_stream_type = LeadsStream
+    primary_keys = ("lead_id", "position")
+    replication_key = "createdAt"
+    is_sorted = True
+    # A new table derived from the leads: users opt in.
+    selected_by_default = False
+    schema = TOUCHPOINT_SCHEMA.to_dict()
+    # `channel_flow.touchpoints` builds records with the schema's types already.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._leads: list[dict[str, t.Any]] = []
+        self._start: str | None = None
+        self._schema_written = False
+        self._unknown_flow_leads: set[int] = set()
+        self._unknown_flow_example: int | None = None
+
+    def begin_read(self) -> str | None:
+        """Start a sync; return the oldest `createdAt` whose touchpoints are still due.
+
+        That is the bookmark, or `start_date` if newer. As for leads, the leads created
+        at the bookmark itself come again (at least once; targets upsert on the key).
+        """
+        self._unknown_flow_leads.clear()
+        self._unknown_flow_example = None
+        self._write_starting_replication_value(None)
+        start = self.get_starting_timestamp(None)
+        self._start = format_timestamp(start) if start else None
+        return self._start
+
+    def sync_leads(self, leads: list[dict[str, t.Any]]) -> None:
+        """Emit the touchpoints of one page of leads, in one sync of this stream."""
+        if not leads or (self._start is not None and leads[-1]["createdAt"] < self._start):
+            return
+        self._leads = leads
+        try:
+            self.sync()
+        except (AbortedSyncFailedException, AbortedSyncPausedException):
+            # As for the SDK's own child syncs: a dry run's record limit stops this sync only.
+            pass
+        finally:
+            self._leads = []
+
+    def report_unknown_channel_flows(self) -> None:
+        """Log, once per sync, how many leads had a channel flow this tap cannot read."""
+        if self._unknown_flow_leads:
+            self.logger.warning(
+                "%d leads had a channelFlow in no known form, e.g. lead %s",
+                len(self._unknown_flow_leads),
+                self._unknown_flow_example,
+            )
+
+    @override
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        start = self._start
+        for lead in self._leads:
+            created_at = lead["createdAt"]
+            if start is not None and created_at < start:
+                continue
+            sessions = parse_channel_flow(lead.get("channelFlow"))
+            if sessions is None:
+                if self._unknown_flow_example is None:
+                    self._unknown_flow_example = lead["id"]
+                self._unknown_flow_leads.add(lead["id"])
+                continue
+            yield from touchpoints(lead["id"], created_at, sessions)
+        if self._leads:
+            self._increment_stream_state({"createdAt": self._leads[-1]["createdAt"]})
+
+    @override
+    def _write_schema_message(self) -> None:
+        # `sync()` writes the SCHEMA and runs once per page of leads; once per run will do.
+        if not self._schema_written:
+            super()._write_schema_message()
+            self._schema_written = True

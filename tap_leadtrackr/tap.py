@@ -11,7 +11,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_leadtrackr.client import MAX_PAGE_SIZE
-from tap_leadtrackr.streams import LeadsStream, status_list
+from tap_leadtrackr.streams import LeadsStream, LeadTouchpointsStream, status_list
 from tap_leadtrackr.timestamps import canonical_timestamp, parse_timestamp
 
 if sys.version_info >= (3, 12):
@@ -161,11 +161,49 @@ class TapLeadTrackr(Tap):
                 "broken answer) is tried again before the sync stops."
             ),
         ),
+        th.Property(
+            "lookback_window_days",
+            th.IntegerType(nullable=False, minimum=0),
+            default=0,
+            title="Lookback window (days)",
+            description=(
+                "Each incremental run also reads again the leads created this many days "
+                "before the bookmark, so that their status, price and note changes reach "
+                "the warehouse (targets upsert on `id`). 0 reads only new leads."
+            ),
+            examples=[7, 30],
+        ),
+        th.Property(
+            "max_parallel_requests",
+            th.IntegerType(nullable=False, minimum=1, maximum=16),
+            default=1,
+            title="Max parallel requests",
+            description=(
+                "Pages fetched at once after the first (1 to 16). Leads are still emitted "
+                "in order with a checkpoint after every page. Raise it for large "
+                "backfills; halved for the rest of the run after a 429."
+            ),
+            examples=[4],
+        ),
     ).to_dict()
 
     @override
     def discover_streams(self) -> list[Stream]:
-        return [LeadsStream(self)]
+        return [LeadsStream(self), LeadTouchpointsStream(self)]
+
+    @override
+    def setup_mapper(self) -> None:
+        super().setup_mapper()
+        # singer-sdk 0.54 maps a stream that is not selected with no properties at all, so
+        # `lead_touchpoints` (not selected by default) forced on by `--test` or the SDK's
+        # standard tests would write an empty SCHEMA (meltano/sdk#1942, fixed upstream).
+        for entry in self.catalog.streams:
+            if not entry.metadata.resolve_selection().get((), True):
+                self.mapper.register_raw_stream_schema(
+                    entry.stream or entry.tap_stream_id,
+                    entry.schema.to_dict(),
+                    entry.key_properties,
+                )
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:

@@ -1,0 +1,90 @@
+"""`max_parallel_requests`: pages fetched ahead, emitted in order, same guarantees."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tap_leadtrackr.client import LeadTrackrStream
+from tap_leadtrackr.sandbox import Faults, Project, Sandbox, generate_leads
+from tests.conftest import bookmark_of, config_for, lead_requests, run_tap
+
+
+@pytest.fixture
+def in_flight(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record how many pages were being fetched at once, each time one starts."""
+    seen: list[int] = []
+    lock = threading.Lock()
+    count = 0
+    original = LeadTrackrStream.fetch_page
+
+    def counting(self, request, number):
+        nonlocal count
+        with lock:
+            count += 1
+            seen.append(count)
+        try:
+            return original(self, request, number)
+        finally:
+            with lock:
+                count -= 1
+
+    monkeypatch.setattr(LeadTrackrStream, "fetch_page", counting)
+    return seen
+
+
+def test_parallel_pages_emit_the_same_leads_in_the_same_order(in_flight) -> None:
+    with Sandbox(Project(generate_leads(2000, seed=31)), faults=Faults(latency_ms=20)) as server:
+        sequential = run_tap(config_for(server))
+        server.clear_requests()
+        parallel = run_tap(config_for(server, max_parallel_requests=4))
+
+        pages = sorted(int(r.params["page"]) for r in lead_requests(server))
+    assert parallel.error is None
+    assert parallel.ids == sequential.ids
+    assert pages == list(range(1, 21))
+    assert max(in_flight) == 4
+
+
+def test_a_checkpoint_still_follows_every_page_in_order() -> None:
+    with Sandbox(Project(generate_leads(1000, seed=32))) as server:
+        result = run_tap(config_for(server, page_size=50, max_parallel_requests=8))
+
+    emitted: list[str] = []
+    bookmark = None
+    for message in result.messages:
+        if message["type"] == "STATE":
+            bookmark = bookmark_of(message["value"])
+        elif message["type"] == "RECORD":
+            if emitted and len(emitted) % 50 == 0:
+                assert bookmark == emitted[-1]
+            emitted.append(message["record"]["createdAt"])
+    assert emitted == sorted(emitted)
+    assert len(emitted) == 1000
+
+
+def test_parallel_pages_are_faster_when_each_request_is_slow() -> None:
+    with Sandbox(Project(generate_leads(1000, seed=33)), faults=Faults(latency_ms=60)) as server:
+        started = time.monotonic()
+        run_tap(config_for(server))
+        sequential = time.monotonic() - started
+        started = time.monotonic()
+        run_tap(config_for(server, max_parallel_requests=4))
+        parallel = time.monotonic() - started
+
+    assert parallel < sequential * 0.6
+
+
+def test_a_429_halves_the_parallelism_for_the_rest_of_the_run(monkeypatch, in_flight) -> None:
+    monkeypatch.setattr(LeadTrackrStream, "sleep", staticmethod(lambda seconds: None))
+    leads = generate_leads(3000, seed=34)
+    faults = Faults(script={3: "429"}, retry_after="0", latency_ms=10)
+    with Sandbox(Project(leads), faults=faults) as server:
+        result = run_tap(config_for(server, max_parallel_requests=8))
+
+    assert result.error is None
+    assert sorted(result.ids) == sorted(lead["id"] for lead in leads)
+    assert "now at most 4 requests at once" in result.log
+    assert max(in_flight[-10:]) <= 4

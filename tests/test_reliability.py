@@ -1,0 +1,313 @@
+"""Every failure is survived or reported clearly, and no lead is lost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+
+import pytest
+
+from tap_leadtrackr.client import LeadTrackrStream
+from tap_leadtrackr.sandbox import Faults, Project, Sandbox, generate_leads
+from tests import conftest
+from tests.conftest import config_for, lead_requests, run_tap
+
+LEADS = 450  # five pages of 100
+
+
+@pytest.fixture(autouse=True, params=[1, 4], ids=["sequential", "parallel"])
+def parallelism(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Every test here runs with one request at a time and with four."""
+
+    def with_parallelism(server, **settings):
+        return conftest.config_for(server, max_parallel_requests=request.param, **settings)
+
+    monkeypatch.setattr(sys.modules[__name__], "config_for", with_parallelism)
+    return request.param
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record retry waits instead of sleeping through them."""
+    recorded: list[float] = []
+    monkeypatch.setattr(LeadTrackrStream, "sleep", staticmethod(recorded.append))
+    return recorded
+
+
+@pytest.fixture
+def project() -> Project:
+    return Project(generate_leads(LEADS, seed=11))
+
+
+def all_ids(project: Project) -> set[int]:
+    return {lead["id"] for lead in project.leads}
+
+
+def run_cli(config: dict, tmp_path, state: dict | None = None) -> subprocess.CompletedProcess:
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+    command = [sys.executable, "-m", "tap_leadtrackr", "--config", str(config_file)]
+    if state is not None:
+        state_file = tmp_path / "state.json"
+        state_file.write_text(json.dumps(state))
+        command += ["--state", str(state_file)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def records_of(stdout: str) -> list[dict]:
+    messages = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return [m["record"] for m in messages if m["type"] == "RECORD"]
+
+
+# Fatal answers: stop at once, say why, never show the key. ------------------------------
+
+
+def test_a_wrong_api_key_stops_at_once_and_says_where_to_get_one(tmp_path, project) -> None:
+    with Sandbox(project, api_key="the-right-key") as server:
+        started = time.monotonic()
+        run = run_cli({"api_key": "sk-wrong-9f8e7d", "api_url": server.url}, tmp_path)
+
+        assert run.returncode != 0
+        assert time.monotonic() - started < 15
+        assert len(server.requests) == 1
+    assert "Invalid API key" in run.stderr
+    assert "API Integration" in run.stderr
+    assert "sk-wrong-9f8e7d" not in run.stderr + run.stdout
+    assert records_of(run.stdout) == []
+
+
+def test_an_inactive_subscription_stops_at_once(tmp_path, project) -> None:
+    project.active = False
+    with Sandbox(project) as server:
+        run = run_cli(config_for(server), tmp_path)
+
+        assert len(server.requests) == 1
+    assert run.returncode != 0
+    assert "subscription is inactive" in run.stderr
+    assert server.api_key not in run.stderr
+
+
+def test_a_400_quotes_the_server_and_names_the_setting(project) -> None:
+    with Sandbox(project) as server:
+        from tap_leadtrackr.tap import TapLeadTrackr
+
+        tap = TapLeadTrackr(config=config_for(server, page_size=500), validate_config=False)
+        with pytest.raises(Exception, match=r"limit.*Check the setting `page_size`") as error:
+            list(tap.streams["leads"].get_records(None))
+
+        assert len(server.requests) == 1
+    assert "rejected the request" in str(error.value)
+
+
+def test_a_404_names_the_url_setting(project) -> None:
+    with Sandbox(project) as server:
+        result = run_tap(config_for(server, api_url=server.url + "/wrong-prefix"))
+
+    assert result.error is not None
+    assert "404" in str(result.error)
+    assert "api_url" in str(result.error)
+    assert result.records == []
+
+
+def test_a_key_revoked_mid_sync_stops_with_state_at_the_last_emitted_page(project) -> None:
+    with Sandbox(project, faults=Faults(revoke_key_after_request=2)) as server:
+        result = run_tap(config_for(server))
+
+    assert "rejected the API key" in str(result.error)
+    assert_a_prefix_with_its_checkpoint(result, project)
+
+
+def assert_a_prefix_with_its_checkpoint(result, project: Project) -> None:
+    """What a failed sync emitted: whole pages from the start, and a state right after."""
+    in_order = [lead["id"] for lead in sorted(project.leads, key=lambda lead: lead["createdAt"])]
+    assert len(result.records) >= 100
+    assert len(result.records) % 100 == 0
+    assert sorted(result.ids) == sorted(in_order[: len(result.records)])
+    assert result.bookmark == result.records[-1]["createdAt"]
+    assert result.messages[-1]["type"] == "STATE"
+
+
+# Transient failures: retried, waits honoured, nothing lost or doubled. -----------------
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "502", "503", "504", "truncated", "html", "reset"])
+def test_a_transient_failure_is_retried_and_the_sync_completes(project, waits, fault) -> None:
+    with Sandbox(project, faults=Faults(script={2: fault, 3: fault, 5: fault})) as server:
+        result = run_tap(config_for(server))
+
+        assert result.error is None
+        assert sorted(result.ids) == sorted(all_ids(project))
+        assert len(lead_requests(server)) == 5 + 3
+    assert len(waits) == 3
+    assert result.log.count("/api/leads/getLeads failed") == 3
+
+
+def test_a_read_timeout_is_retried(project, waits) -> None:
+    faults = Faults(script={2: "slow"}, slow_seconds=1.5)
+    with Sandbox(project, faults=faults) as server:
+        result = run_tap(config_for(server, request_timeout=0.5))
+
+    assert result.error is None
+    assert sorted(result.ids) == sorted(all_ids(project))
+    assert "no answer within `request_timeout`" in result.log
+
+
+@pytest.mark.parametrize("retry_after", ["7", "0"])
+def test_retry_after_in_seconds_is_honoured_exactly(project, waits, retry_after) -> None:
+    faults = Faults(script={1: "429", 4: "429"}, retry_after=retry_after)
+    with Sandbox(project, faults=faults) as server:
+        result = run_tap(config_for(server))
+
+    assert result.error is None
+    assert waits == [float(retry_after)] * 2
+
+
+def test_retry_after_as_an_http_date_is_honoured(project, waits) -> None:
+    when = datetime.now(timezone.utc) + timedelta(seconds=30)
+    faults = Faults(script={2: "429"}, retry_after=format_datetime(when, usegmt=True))
+    with Sandbox(project, faults=faults) as server:
+        run_tap(config_for(server))
+
+    assert len(waits) == 1
+    assert 27 <= waits[0] <= 30
+
+
+def test_a_huge_retry_after_is_capped(project, waits) -> None:
+    with Sandbox(project, faults=Faults(script={2: "429"}, retry_after="86400")) as server:
+        result = run_tap(config_for(server))
+
+    assert waits == [600.0]
+    assert "longer than" in result.log
+
+
+def test_no_retry_comes_sooner_than_retry_after(project) -> None:
+    # The one test that really waits: the sandbox's clock sees the gap.
+    with Sandbox(project, faults=Faults(script={2: "429"}, retry_after="1")) as server:
+        result = run_tap(config_for(server))
+
+        requests = lead_requests(server)
+    assert result.error is None
+    limited = next(r for r in requests if r.status == 429)
+    retry = next(r for r in requests if r.number > limited.number and r.params == limited.params)
+    assert retry.received_at - limited.received_at >= 1.0
+
+
+def test_back_off_without_retry_after_grows_exponentially_with_jitter(waits) -> None:
+    # One page, so that every try is of the same request in both modes.
+    faults = Faults(script=dict.fromkeys(range(1, 6), "503"))
+    with Sandbox(Project(generate_leads(60, seed=1)), faults=faults) as server:
+        result = run_tap(config_for(server))
+
+    assert result.error is None
+    assert len(waits) == 5
+    for attempt, wait in enumerate(waits, start=1):
+        nominal = 2.0 ** (attempt - 1)
+        assert nominal * 0.5 <= wait <= nominal
+
+
+def test_exhausted_retries_name_the_status_and_path_and_the_state_resumes(project, waits) -> None:
+    faults = Faults(script=dict.fromkeys(range(3, 12), "503"))
+    with Sandbox(project, faults=faults) as server:
+        failed = run_tap(config_for(server, max_retries=2))
+
+        assert "503" in str(failed.error)
+        assert "/api/leads/getLeads" in str(failed.error)
+        assert "3 tries" in str(failed.error)
+        assert_a_prefix_with_its_checkpoint(failed, project)
+
+        server.faults = Faults()
+        resumed = run_tap(config_for(server, max_retries=2), state=failed.last_state)
+
+    assert resumed.error is None
+    assert set(failed.ids) | set(resumed.ids) == all_ids(project)
+    overlap = set(failed.ids) & set(resumed.ids)
+    boundary = {lead["id"] for lead in project.leads if lead["createdAt"] == failed.bookmark}
+    assert overlap <= boundary
+
+
+def test_the_cli_exits_non_zero_when_retries_run_out(project, tmp_path) -> None:
+    faults = Faults(server_error_every=1, server_error_status=502)
+    with Sandbox(project, faults=faults) as server:
+        run = run_cli(config_for(server, max_retries=0), tmp_path)
+
+    assert run.returncode != 0
+    assert "502" in run.stderr
+    assert "/api/leads/getLeads" in run.stderr
+    assert server.api_key not in run.stderr
+
+
+# Data that moves while the sync pages. -------------------------------------------------
+
+
+def test_leads_created_during_the_sync_arrive_in_this_run_or_the_next(project) -> None:
+    with Sandbox(project, faults=Faults(insert_after_request=2, insert_count=130)) as server:
+        first = run_tap(config_for(server))
+        second = run_tap(config_for(server), state=first.last_state)
+
+    original = {lead["id"] for lead in generate_leads(LEADS, seed=11)}
+    assert original <= set(first.ids)
+    assert set(first.ids) | set(second.ids) == all_ids(server.project)
+    assert len(server.project.leads) == LEADS + 130
+
+
+def test_leads_deleted_during_the_sync_do_not_push_other_leads_out_of_view(project) -> None:
+    faults = Faults(delete_after_request=2, delete_count=37)
+    with Sandbox(project, faults=faults) as server:
+        result = run_tap(config_for(server))
+
+        survivors = all_ids(server.project)
+    assert result.error is None
+    assert survivors <= set(result.ids)
+    assert "paging again" in result.log
+
+
+# Contract breaks are loud. --------------------------------------------------------------
+
+
+def break_page(monkeypatch: pytest.MonkeyPatch, number: int, damage) -> None:
+    """Damage what the API sends on page `number`, as a faulty server would."""
+    original = LeadTrackrStream.decode_page
+
+    def decode(self, response, page_number):
+        page = original(self, response, page_number)
+        if page_number == number:
+            damage(page.records)
+        return page
+
+    monkeypatch.setattr(LeadTrackrStream, "decode_page", decode)
+
+
+@pytest.mark.parametrize("missing", ["id", "createdAt"])
+def test_a_lead_without_its_key_fields_stops_the_sync(monkeypatch, missing) -> None:
+    break_page(monkeypatch, 2, lambda leads: leads[50].pop(missing))
+    with Sandbox(Project(generate_leads(250, seed=4))) as server:
+        result = run_tap(config_for(server))
+
+    assert "without `id` or `createdAt`" in str(result.error)
+    assert "page 2" in str(result.error)
+    assert len(result.records) == 100
+    assert result.bookmark == result.records[-1]["createdAt"]
+
+
+def test_leads_out_of_created_at_order_stop_the_sync(monkeypatch) -> None:
+    break_page(monkeypatch, 1, lambda leads: leads.reverse())
+    with Sandbox(Project(generate_leads(250, seed=4))) as server:
+        result = run_tap(config_for(server))
+
+    assert "out of `createdAt` order" in str(result.error)
+    assert result.records == []
+
+
+def test_leads_outside_the_requested_window_stop_the_sync(monkeypatch) -> None:
+    # What a server that ignored `createdAt[gte]` would send.
+    leads = generate_leads(250, seed=4)
+    break_page(monkeypatch, 1, lambda page: page.insert(0, dict(leads[0])))
+    with Sandbox(Project(leads)) as server:
+        result = run_tap(config_for(server, start_date=leads[100]["createdAt"]))
+
+    assert "did not apply the date filter" in str(result.error)
+    assert result.records == []
