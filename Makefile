@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` (the main job) and `make test` (every test).
+# Both need only Python 3.10+ and the package index; each makes its own virtualenv.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: test lint format clean demo
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy tap_leadtrackr
+
+format: $(VENV)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Reinstalled whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet -e . --group dev
+	touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# The main job: sandbox (or the real API with TAP_LEADTRACKR_API_KEY exported) -> Meltano
+# -> output/*.duckdb, then a report. `make demo ARGS=--full-refresh`; see scripts/demo.py.
+demo: $(VENV)/.demo-installed
+	$(BIN)/python scripts/demo.py $(ARGS)
+
+# The project, Meltano and the job's plugins (in .meltano/); again when either file changes.
+$(VENV)/.demo-installed: pyproject.toml meltano.yml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet -e . --group meltano
+	$(BIN)/meltano --log-level=warning install --schedule daily-leads-to-warehouse
+	touch $@

@@ -1,0 +1,245 @@
+"""The LeadTrackr demo: leads -> Meltano job `leads-to-warehouse` -> DuckDB, then a report.
+
+    python scripts/demo.py [--full-refresh]      (`make demo ARGS=--full-refresh`)
+
+Without `TAP_LEADTRACKR_API_KEY` it serves a local sandbox project (Meltano environment
+`dev`): the first run loads its leads; every later run finds 25 new leads in it, as a live
+project would have, and loads only those. With the variable exported it reads the real API
+instead (environment `prod`) and starts no sandbox.
+
+The sandbox runs in this process and stops with it, whatever happens. The warehouse and
+Meltano's bookmark persist (in `output/` and `.meltano/`) from one run to the next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from warehouse_report import SCHEMA, Warehouse, format_report, read_warehouse
+
+from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
+
+ROOT = Path(__file__).resolve().parent.parent
+MELTANO = Path(sys.executable).with_name("meltano")
+JOB = "leads-to-warehouse"
+STATE_SUFFIX = "tap-leadtrackr-to-target-duckdb"
+"""Meltano keeps the job's bookmark under `<environment>:<tap>-to-<loader>`."""
+SANDBOX_PORT = 8787
+"""The port of the dev environment's `api_url`; any free port when it is taken."""
+SANDBOX_BATCH = 25
+"""New leads the sandbox project receives between two demo runs."""
+
+
+@dataclass(frozen=True)
+class Demo:
+    """Where the leads come from and go to."""
+
+    environment: str
+    warehouse: Path
+    env: dict[str, str]
+    env_file: Path | None = None
+
+    @property
+    def state_id(self) -> str:
+        """Where Meltano keeps the job's bookmark."""
+        return f"{self.environment}:{STATE_SUFFIX}"
+
+    def meltano(self, *args: str) -> str:
+        """Run Meltano in the project and return its output; exit with its log if it fails."""
+        options = ["--env-file", str(self.env_file)] if self.env_file else []
+        command = [str(MELTANO), *options, "--environment", self.environment, *args]
+        # Its own process group, so an interrupt stops Meltano, the tap and the loader alike.
+        with subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=self.env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        ) as process:
+            try:
+                stdout, stderr = process.communicate()
+            except BaseException:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                raise
+        if process.returncode != 0:
+            log = (stdout + stderr).splitlines()
+            sys.stderr.write("\n".join(log[-60:]) + "\n")
+            raise SystemExit(f"`meltano {' '.join(args)}` failed (exit code {process.returncode})")
+        return stdout
+
+    def bookmark(self) -> str | None:
+        """The `leads` bookmark of the job, or None before its first sync."""
+        text = self.meltano("state", "get", self.state_id).strip()
+        state = json.loads(text).get("singer_state", {}) if text else {}
+        value = state.get("bookmarks", {}).get("leads", {}).get("replication_key_value")
+        return None if value is None else str(value)
+
+
+def shown(path: Path) -> str:
+    """A path as the user types it: relative to the project when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def free_port(preferred: int) -> int:
+    """`preferred` when nothing listens on it, else 0 (any free port)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", preferred))
+        except OSError:
+            return 0
+    return preferred
+
+
+def sandbox_project(leads: int, seed: int, batches: int) -> Project:
+    """The sandbox project after `batches` rounds of new leads.
+
+    `add_leads` is deterministic, so the same count of batches rebuilds the same project:
+    what the previous runs loaded, plus the batch that arrived since.
+    """
+    project = Project(generate_leads(leads, seed))
+    for _ in range(batches):
+        project.add_leads(SANDBOX_BATCH)
+    return project
+
+
+def outcome(before: Warehouse, after: Warehouse, rewritten: int, *, full: bool) -> str:
+    """What the run did to the warehouse, in a sentence."""
+    new = after.leads - before.leads
+    if after.distinct_ids != after.leads:
+        duplicated = after.leads - after.distinct_ids
+        return f"{duplicated:,} leads are DUPLICATED: the upsert on id failed."
+    if not before.leads:
+        return f"First sync: {new:,} leads loaded."
+    if full:
+        return (
+            f"Full refresh: every lead read again; {new:,} new, {rewritten:,} updated in place, "
+            "none duplicated."
+        )
+    again = (
+        f" (and {rewritten} lead at the bookmark read again and updated in place: the "
+        "bookmark is inclusive)"
+        if rewritten
+        else ""
+    )
+    return f"Incremental sync: only what is new was loaded, {new:,} leads{again}."
+
+
+def sync(demo: Demo, *, full_refresh: bool, mark_before: str | None) -> int:
+    """Run the job once and report what it changed."""
+    before = read_warehouse(demo.warehouse)
+    args = ["run", *(["--full-refresh"] if full_refresh else []), JOB]
+    print(f"\n$ meltano --environment {demo.environment} {' '.join(args)}", flush=True)
+    started = time.monotonic()
+    demo.meltano(*args)
+    seconds = time.monotonic() - started
+    after, mark_after = read_warehouse(demo.warehouse), demo.bookmark()
+    written = after.rows_written_since(demo.warehouse, before)
+    rewritten = max(written - (after.leads - before.leads), 0)
+
+    print(f"  done in {seconds:.1f} s")
+    print(f"  warehouse  {before.leads:,} -> {after.leads:,} leads")
+    print(f"  bookmark   {mark_before or '(none)'} -> {mark_after or '(none)'}")
+    print(f"             (createdAt of the newest lead; Meltano state `{demo.state_id}`)")
+    print(f"  {outcome(before, after, rewritten, full=full_refresh)}")
+    print(f"\nWarehouse report ({shown(demo.warehouse)}, schema {SCHEMA})")
+    print(format_report(after))
+    return 0 if after.distinct_ids == after.leads else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; 0 when the job ran and the warehouse holds each lead once."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="ignore the bookmark and read every lead again (rows are updated, not duplicated)",
+    )
+    parser.add_argument("--leads", type=int, default=3000, help="sandbox leads (default 3000)")
+    parser.add_argument("--seed", type=int, default=1, help="sandbox seed (default 1)")
+    parser.add_argument(
+        "--output", type=Path, default=ROOT / "output", help="folder of the warehouse (output/)"
+    )
+    parser.add_argument(
+        "--env-file", type=Path, help="the dotenv file Meltano reads (default: the project's .env)"
+    )
+    args = parser.parse_args(argv)
+
+    # SIGTERM (from a supervisor or CI) unwinds like Ctrl-C, so the sandbox always stops.
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    output = args.output.resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    real_api = bool(env.get("TAP_LEADTRACKR_API_KEY"))
+    demo = Demo(
+        environment="prod" if real_api else "dev",
+        warehouse=output / ("warehouse.duckdb" if real_api else "sandbox.duckdb"),
+        env=env,
+        env_file=args.env_file,
+    )
+    env["TARGET_DUCKDB_FILEPATH"] = str(demo.warehouse)
+    print(f"LeadTrackr demo: Meltano job `{JOB}`, environment `{demo.environment}`")
+    print(f"  warehouse  {shown(demo.warehouse)}")
+    try:
+        mark_before = demo.bookmark()
+        if real_api:
+            print("  source     the LeadTrackr API (TAP_LEADTRACKR_API_KEY is set)")
+            return sync(demo, full_refresh=args.full_refresh, mark_before=mark_before)
+
+        record = output / "sandbox-project.json"
+        recorded = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+        first_run = (
+            mark_before is None
+            or not demo.warehouse.exists()
+            or (recorded.get("leads"), recorded.get("seed")) != (args.leads, args.seed)
+        )
+        if first_run:
+            # No bookmark, no warehouse, or another sandbox project: start afresh.
+            for stale in (demo.warehouse, demo.warehouse.with_name(demo.warehouse.name + ".wal")):
+                stale.unlink(missing_ok=True)
+            mark_before = None
+        batches = 0 if first_run else recorded.get("batches", 0) + 1
+        project = sandbox_project(args.leads, args.seed, batches)
+        record.write_text(
+            json.dumps({"leads": args.leads, "seed": args.seed, "batches": batches}) + "\n",
+            encoding="utf-8",
+        )
+        with Sandbox(project, port=free_port(SANDBOX_PORT)) as sandbox:
+            # Explicit values beat a `.env`, which may hold a real key for `prod`.
+            env["TAP_LEADTRACKR_API_URL"] = sandbox.url
+            env["TAP_LEADTRACKR_API_KEY"] = sandbox.api_key
+            news = "" if first_run else f", {SANDBOX_BATCH} of them new since the last run"
+            print(f"  source     sandbox at {sandbox.url}: {len(project):,} leads{news}")
+            status = sync(
+                demo, full_refresh=args.full_refresh or first_run, mark_before=mark_before
+            )
+        print(
+            f"\nRun `make demo` again: {SANDBOX_BATCH} new leads will be waiting in the sandbox, "
+            "and only those are loaded.\n`make demo ARGS=--full-refresh` reads every lead again."
+        )
+        return status
+    except KeyboardInterrupt:
+        print("\nInterrupted." + ("" if real_api else " The sandbox is stopped."), file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""`make demo`'s script: a first run loads the sandbox, the next one only its new leads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.e2e.conftest import ROOT, Meltano, query_duckdb
+
+LEADS = 600
+
+
+def test_demo_loads_the_sandbox_and_then_only_what_is_new(meltano: Meltano, tmp_path: Path) -> None:
+    output = tmp_path / "output"
+
+    def demo() -> str:
+        result = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "demo.py"),
+                *("--leads", str(LEADS), "--output", str(output)),
+                *("--env-file", str(meltano.env_file)),
+            ],
+            env=meltano.base_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    first = demo()
+    assert "environment `dev`" in first
+    assert f"First sync: {LEADS} leads loaded." in first
+    assert "Google (gclid)" in first
+
+    second = demo()
+    assert "25 of them new since the last run" in second
+    assert f"warehouse  {LEADS} -> {LEADS + 25} leads" in second
+    assert "only what is new was loaded, 25 leads" in second
+    rows = query_duckdb(
+        output / "sandbox.duckdb", "select count(*), count(distinct id) from leadtrackr.leads"
+    )
+    assert rows == [(LEADS + 25, LEADS + 25)]

