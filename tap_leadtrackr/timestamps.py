@@ -16,6 +16,7 @@ ONE_MILLISECOND = timedelta(milliseconds=1)
 
 _CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 _DATE_ONLY = re.compile(r"\d{4}-\d\d-\d\d")
+_FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -31,8 +32,10 @@ def parse_timestamp(value: str) -> datetime:
     if _DATE_ONLY.fullmatch(text):
         return datetime.combine(date.fromisoformat(text), datetime.min.time(), timezone.utc)
     if text.endswith(("Z", "z")):
-        # Python 3.10's fromisoformat does not read a `Z` suffix.
+        # Python 3.10's fromisoformat reads neither a `Z` suffix...
         text = text[:-1] + "+00:00"
+    # ... nor fractions of other than 3 or 6 digits.
+    text = _FRACTION.sub(lambda m: "." + (m.group(1) + "00000")[:6], text, count=1)
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=timezone.utc)
