@@ -172,8 +172,14 @@ class LeadTrackrStream(RESTStream[int]):
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
-        if status < HTTPStatus.BAD_REQUEST:
+        if status < HTTPStatus.MULTIPLE_CHOICES:
             return
+        if status < HTTPStatus.BAD_REQUEST:
+            raise FatalAPIError(
+                f"LeadTrackr answered {status} {response.reason}, redirecting to "
+                f"{response.headers.get('Location', '?')}. The tap does not follow redirects "
+                "(they would carry the API key elsewhere): check `api_url`."
+            )
         if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(self.response_error_message(response), response)
         raise FatalAPIError(self.fatal_error_message(response))
@@ -214,7 +220,10 @@ class LeadTrackrStream(RESTStream[int]):
         """Get and decode one page, trying again on transient failures."""
         for attempt in range(1, self.max_retries + 2):
             try:
-                response = self.requests_session.send(request, timeout=self.timeout)
+                # Not followed: a redirect would carry the API key header to another host.
+                response = self.requests_session.send(
+                    request, timeout=self.timeout, allow_redirects=False
+                )
                 self.validate_response(response)
                 return self.decode_page(response, number)
             except TRANSIENT_ERRORS as exc:

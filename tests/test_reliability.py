@@ -311,3 +311,36 @@ def test_leads_outside_the_requested_window_stop_the_sync(monkeypatch) -> None:
 
     assert "did not apply the date filter" in str(result.error)
     assert result.records == []
+
+
+def test_a_redirect_is_not_followed_and_names_the_url_setting() -> None:
+    import http.server
+    import threading
+
+    sent_to_target: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.startswith("/elsewhere"):
+                sent_to_target.append(self.headers.get("X-API-Key"))
+                self.send_response(200)
+            else:
+                self.send_response(301)
+                self.send_header("Location", f"http://127.0.0.1:{port}/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = run_tap({"api_key": "k-secret", "api_url": f"http://127.0.0.1:{port}"})
+    finally:
+        server.shutdown()
+
+    assert "301" in str(result.error)
+    assert "api_url" in str(result.error)
+    assert sent_to_target == []
