@@ -136,7 +136,7 @@ class Sandbox:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every request received since start or `clear_requests()`, in arrival order."""
+        """Every request received (since the last `clear_requests()`), in arrival order."""
         with self._records_lock:
             return [record for _, record in sorted(self._records, key=lambda item: item[0])]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -93,6 +94,22 @@ def test_inactive() -> None:
         process.terminate()
         process.wait(10)
         assert process.returncode == 0
+
+
+def test_a_busy_port_exits_one_with_a_message() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        result = subprocess.run(
+            [sys.executable, "-m", "tap_leadtrackr.sandbox", "--port", port, "--leads", "3"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
 
 
 def test_help_names_every_fault() -> None:

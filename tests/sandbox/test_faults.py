@@ -178,6 +178,7 @@ def test_recorded_requests(api, sandbox) -> None:
     assert "X-Api-Key" in first.headers
     assert (other.path, other.status, other.number) == ("/health", 404, 0)
     assert third.params == {"email": "zoë+1@x.nl"}
+    assert first.received_at <= other.received_at <= third.received_at
     assert (third.number, third.status) == (2, 404)
     with pytest.raises(AttributeError):
         third.status = 200  # type: ignore[misc]

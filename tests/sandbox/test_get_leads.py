@@ -116,6 +116,11 @@ def _filter_cases(leads: list[Lead]) -> list[tuple[str, dict[str, str], Callable
             lambda lead: lead["status"] in ("pending", "lost"),
         ),
         (
+            "statuses, spaced",
+            {"status": "pending , lost"},
+            lambda lead: lead["status"] in ("pending", "lost"),
+        ),
+        (
             "conversion label",
             {"status": "Afspraak gepland"},
             lambda lead: lead["status"] == "Afspraak gepland",

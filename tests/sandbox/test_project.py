@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings, target
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
@@ -114,7 +114,7 @@ def test_replacing_the_project(sandbox: Sandbox) -> None:
 # A property test: for any small project and any combination of filters and a sort, the
 # sandbox returns exactly what a plain-Python reading of the documentation selects.
 STAMPS = ["2026-01-01T00:00:00.000Z", "2026-01-01T00:00:00.001Z", "2026-03-04T05:06:07.089Z"]
-WORDS = [None, "", "Zoë", "zoe", "Anna", "ANNA-Lena", "陈", "x@y.nl"]
+WORDS = [None, "", "Zoë", "zoe", "Anna", "ANNA-Lena", "陈", "X@y.nl"]
 STATUSES = ["open", "pending", "lost", "Sale", "Qualified lead"]
 
 attribution = st.one_of(
@@ -142,12 +142,12 @@ lead_fields = st.fixed_dictionaries(
 PARAMETERS = {
     "status": st.sampled_from(["open", "open,Sale", "Qualified lead,lost"]),
     "formName": st.sampled_from(["Contact", "Offerte"]),
-    "email": st.sampled_from(["x@y.nl", "Zoë"]),
+    "email": st.sampled_from(["X@y.nl", "Zoë"]),
     "phone": st.just("+31 6 1"),
     "uniqueIdentifier": st.sampled_from(["crm-1", "crm-2"]),
     "createdAt[gte]": st.sampled_from([*STAMPS, "2026-01-01", "2026-01-01T01:00:00+01:00"]),
     "createdAt[lte]": st.sampled_from([*STAMPS, "2026-01-01T00:00:00Z"]),
-    "search": st.sampled_from(["zo", "ZOË", "anna", "陈@", "@y.", "+31"]),
+    "search": st.sampled_from(["ZO", "zoË", "anna", "陈@", "@Y.", "+31"]),
     "sort": st.sampled_from(
         [f"{f}:{d}" for f in ("createdAt", "firstName", "price", "status") for d in ("asc", "desc")]
     ),
@@ -155,8 +155,8 @@ PARAMETERS = {
     "fbc[exists]": st.sampled_from(["true", "false"]),
 }
 # Up to three filters at once: more would leave almost every example with no lead to check.
-queries = st.lists(st.sampled_from(sorted(PARAMETERS)), max_size=3, unique=True).flatmap(
-    lambda names: st.fixed_dictionaries({name: PARAMETERS[name] for name in names})
+queries = st.tuples(st.permutations(sorted(PARAMETERS)), st.integers(1, 3)).flatmap(
+    lambda drawn: st.fixed_dictionaries({name: PARAMETERS[name] for name in drawn[0][: drawn[1]]})
 )
 
 
@@ -199,17 +199,17 @@ def shared() -> Iterator[Sandbox]:
         yield running
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(fields=st.lists(lead_fields, max_size=30), params=queries, limit=st.integers(1, 4))
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    fields=st.lists(lead_fields, min_size=5, max_size=30), params=queries, limit=st.integers(3, 10)
+)
 def test_filters_and_sort_match_a_plain_reading(
     shared: Sandbox, fields: list[Lead], params: dict[str, str], limit: int
 ) -> None:
     leads = [{"id": index * 3 + 1, **lead} for index, lead in enumerate(fields)]
     shared.project = Project(leads)
     served = fetch_all(session_for(shared), shared, params, limit)
-    expected = expected_ids(leads, params)
-    target(len(expected))  # steer towards examples where the filters keep some leads
-    assert sorted(lead["id"] for lead in served) == expected
+    assert sorted(lead["id"] for lead in served) == expected_ids(leads, params)
     field, _, direction = params.get("sort", "createdAt:desc").partition(":")
 
     def key(lead: Lead) -> tuple[bool, Any]:
