@@ -36,6 +36,8 @@ class Warehouse:
     by_form: list[tuple[str, int]] = field(default_factory=list)
     with_google_click: int = 0
     with_meta_click: int = 0
+    touchpoints: int = 0
+    leads_with_journey: int = 0
 
     def rows_written_since(self, path: Path, earlier: Warehouse) -> int:
         """Rows this table got or had rewritten after `earlier` was taken."""
@@ -61,12 +63,7 @@ def read_warehouse(path: Path) -> Warehouse:
     if not path.exists():
         return Warehouse()
     with _connect(path) as db:
-        found = db.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = 'leads'",
-            [SCHEMA],
-        ).fetchone()
-        if not found or not found[0]:
+        if not _has_table(db, "leads"):
             return Warehouse()
         leads = f"{SCHEMA}.leads"
         total, distinct, newest, batched, google, meta = db.execute(
@@ -83,6 +80,11 @@ def read_warehouse(path: Path) -> Warehouse:
             f"select coalesce(formname, '(none)'), count(*) from {leads} "
             "group by 1 order by 2 desc, 1"
         ).fetchall()
+        touchpoints, with_journey = 0, 0
+        if _has_table(db, "lead_touchpoints"):
+            touchpoints, with_journey = db.execute(
+                f"select count(*), count(distinct lead_id) from {SCHEMA}.lead_touchpoints"
+            ).fetchone() or (0, 0)
     return Warehouse(
         leads=total,
         distinct_ids=distinct,
@@ -92,7 +94,17 @@ def read_warehouse(path: Path) -> Warehouse:
         by_form=by_form,
         with_google_click=google,
         with_meta_click=meta,
+        touchpoints=touchpoints,
+        leads_with_journey=with_journey,
     )
+
+
+def _has_table(db: duckdb.DuckDBPyConnection, table: str) -> bool:
+    found = db.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [SCHEMA, table],
+    ).fetchone()
+    return bool(found and found[0])
 
 
 def _share(part: int, whole: int) -> str:
@@ -118,6 +130,12 @@ def format_report(warehouse: Warehouse, *, top: int = 10) -> str:
     lines.append("  with an ad click id")
     lines.append(f"    {'Google (gclid)':<22}{_share(warehouse.with_google_click, total)}")
     lines.append(f"    {'Meta (fbc or fbp)':<22}{_share(warehouse.with_meta_click, total)}")
+    if warehouse.touchpoints:
+        lines.append(f"  touchpoints ({SCHEMA}.lead_touchpoints)")
+        lines.append(f"    {'sessions':<22}{warehouse.touchpoints:>7,}")
+        lines.append(
+            f"    {'leads with a journey':<22}{_share(warehouse.leads_with_journey, total)}"
+        )
     return "\n".join(lines)
 
 

@@ -12,12 +12,14 @@ import os
 import subprocess
 import sys
 import typing as t
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tap_leadtrackr.sandbox import Sandbox
+from tap_leadtrackr.sandbox import Sandbox, generate_leads
+from tap_leadtrackr.timestamps import ONE_MILLISECOND, format_timestamp
 
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO = Path(sys.executable).with_name("meltano")
@@ -110,3 +112,32 @@ def query_duckdb(path: Path, sql: str, *params: t.Any) -> list[tuple[t.Any, ...]
     # Read-only: the loader pins an older duckdb, and a newer one must not rewrite its file.
     with duckdb.connect(str(path), read_only=True) as db:
         return db.execute(sql, list(params)).fetchall()
+
+
+EDGE_OFFSETS = (-ONE_MILLISECOND, timedelta(0), timedelta(0), ONE_MILLISECOND)
+"""Where `leads_around_edges` puts leads near each edge: 1 ms before, two exactly on it
+(at one instant), 1 ms after."""
+
+
+def leads_around_edges(
+    edges: t.Sequence[datetime], regular: int, seed: int
+) -> list[dict[str, t.Any]]:
+    """Sandbox leads for window tests, ids ascending with `createdAt`.
+
+    `regular` leads spread evenly from the first edge to the last, plus leads on and
+    around every edge (`EDGE_OFFSETS`), the first and last included.
+    """
+    span = edges[-1] - edges[0]
+    instants = [edges[0] + span * (i + 0.5) / regular for i in range(regular)]
+    instants += [edge + offset for edge in edges for offset in EDGE_OFFSETS]
+    instants.sort()
+    leads = generate_leads(len(instants), seed=seed)
+    for lead, instant in zip(leads, instants, strict=True):
+        lead["createdAt"] = format_timestamp(instant)
+    return leads
+
+
+def created_in(leads: t.Iterable[dict[str, t.Any]], start: datetime, end: datetime) -> set[int]:
+    """The ids of the leads created in [start, end): a window's leads."""
+    low, high = format_timestamp(start), format_timestamp(end)
+    return {lead["id"] for lead in leads if low <= lead["createdAt"] < high}

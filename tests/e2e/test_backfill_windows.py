@@ -8,12 +8,13 @@ inclusive), one created 1 ms earlier to the old one (`end_date` is exclusive).
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import typing as t
 import uuid
-from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -22,54 +23,29 @@ import pytest
 from psycopg import sql
 
 from tap_leadtrackr.channel_flow import parse_channel_flow
-from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
+from tap_leadtrackr.sandbox import Project, Sandbox
 from tap_leadtrackr.timestamps import ONE_MILLISECOND, format_timestamp
-from tests.e2e.conftest import ROOT, Meltano, lead_requests, sandbox_env
+from tests.e2e.conftest import (
+    EDGE_OFFSETS,
+    ROOT,
+    Meltano,
+    created_in,
+    lead_requests,
+    leads_around_edges,
+    sandbox_env,
+)
 from tests.e2e.test_meltano_postgres import postgres_url, sqlalchemy_url  # noqa: F401
 
 BACKFILL = ROOT / "orchestrate" / "backfill.py"
-BOUNDARIES = [datetime(2026, month, 1, tzinfo=timezone.utc) for month in (1, 2, 3, 4, 5)]
+EDGES = [datetime(2026, month, 1, tzinfo=timezone.utc) for month in (1, 2, 3, 4, 5)]
 """The edges of four monthly windows, January to April 2026."""
-WINDOWS = [f"{start:%Y-%m-%d}_{end:%Y-%m-%d}" for start, end in zip(BOUNDARIES, BOUNDARIES[1:])]
-REGULAR_LEADS = 400
-
-
-def edge_instants() -> list[datetime]:
-    """Leads on and around every edge: two exactly on it (one instant), 1 ms before, 1 ms after.
-
-    The outer edges count too: 1 ms before January and exactly at May 1 fall in no window.
-    """
-    instants = []
-    for boundary in BOUNDARIES:
-        instants += [boundary, boundary, boundary - ONE_MILLISECOND, boundary + ONE_MILLISECOND]
-    return instants
+WINDOWS = {f"{start:%Y-%m-%d}_{end:%Y-%m-%d}": (start, end) for start, end in pairwise(EDGES)}
+"""Each window by its state id suffix."""
 
 
 def backfill_project() -> Project:
-    """Leads spread over the four months plus the edge leads, ids in creation order."""
-    span = BOUNDARIES[-1] - BOUNDARIES[0]
-    instants = [BOUNDARIES[0] + span * (i + 0.5) / REGULAR_LEADS for i in range(REGULAR_LEADS)]
-    instants = sorted(instants + edge_instants())
-    leads = generate_leads(len(instants), seed=61)
-    for lead, instant in zip(leads, instants):
-        lead["createdAt"] = format_timestamp(instant)
-    return Project(leads)
-
-
-def window_of(lead: dict[str, t.Any]) -> str | None:
-    """The window a lead belongs to, or None outside all four."""
-    for window, start, end in zip(WINDOWS, BOUNDARIES, BOUNDARIES[1:]):
-        if format_timestamp(start) <= lead["createdAt"] < format_timestamp(end):
-            return window
-    return None
-
-
-def expected_ids(leads: list[dict[str, t.Any]]) -> dict[str, set[int]]:
-    ids = defaultdict(set)
-    for lead in leads:
-        if (window := window_of(lead)) is not None:
-            ids[window].add(lead["id"])
-    return dict(ids)
+    """400 leads over the four months, and four on or around every edge."""
+    return Project(leads_around_edges(EDGES, regular=400, seed=61))
 
 
 def with_journey(leads: list[dict[str, t.Any]], ids: set[int]) -> set[int]:
@@ -97,38 +73,28 @@ def backfill(meltano: Meltano, sandbox: Sandbox, *args: str, **env: str | Path) 
     return result.stdout
 
 
-def edge_leads(leads: list[dict[str, t.Any]]) -> dict[str, list[int]]:
-    """The ids of the leads created at each edge instant, by instant."""
-    instants = {format_timestamp(instant) for instant in edge_instants()}
-    by_instant = defaultdict(list)
-    for lead in leads:
-        if lead["createdAt"] in instants:
-            by_instant[lead["createdAt"]].append(lead["id"])
-    return by_instant
+def leads_at(leads: list[dict[str, t.Any]], instant: datetime) -> list[int]:
+    return [lead["id"] for lead in leads if lead["createdAt"] == format_timestamp(instant)]
 
 
 def test_monthly_windows_run_at_once_into_duckdb_files_hold_every_lead_once(
     meltano: Meltano, tmp_path: Path
 ) -> None:
     files = tmp_path / "backfill"
-    state_ids = [f"dev:tap-leadtrackr-to-target-duckdb:{window}" for window in WINDOWS]
     with Sandbox(backfill_project()) as sandbox:
         leads = sandbox.project.leads
         report = backfill(meltano, sandbox, "--duckdb-dir", str(files))
         assert all(f"{window}  ok" in report for window in WINDOWS), report
 
         # One state id per window, each with the window's newest lead as its bookmark.
-        listed = meltano("state", "list").stdout.split()
-        assert sorted(listed) == sorted(state_ids)
+        state_ids = {window: f"dev:tap-leadtrackr-to-target-duckdb:{window}" for window in WINDOWS}
+        assert sorted(meltano("state", "list").stdout.split()) == sorted(state_ids.values())
         bookmarks = {}
-        for window, state_id in zip(WINDOWS, state_ids):
-            bookmarks[window] = meltano.state(state_id)["bookmarks"]["leads"][
-                "replication_key_value"
-            ]
-            in_window = [lead["createdAt"] for lead in leads if window_of(lead) == window]
-            assert bookmarks[window] == max(in_window)
-        # January's newest lead is the one 1 ms before February.
-        assert bookmarks[WINDOWS[0]] == "2026-01-31T23:59:59.999Z"
+        for window, (_, end) in WINDOWS.items():
+            state = meltano.state(state_ids[window])
+            bookmarks[window] = state["bookmarks"]["leads"]["replication_key_value"]
+            # The newest lead of a window is the one 1 ms before the next window.
+            assert bookmarks[window] == format_timestamp(end - ONE_MILLISECOND)
 
         # Again, all at once: each window resumes from its own bookmark, not another's.
         sandbox.clear_requests()
@@ -136,11 +102,10 @@ def test_monthly_windows_run_at_once_into_duckdb_files_hold_every_lead_once(
         first_request = {}
         for request in lead_requests(sandbox):
             first_request.setdefault(request.params["createdAt[lte]"], request.params)
-        for window, end in zip(WINDOWS, BOUNDARIES[1:]):
+        for window, (_, end) in WINDOWS.items():
             params = first_request[format_timestamp(end - ONE_MILLISECOND)]
             assert params["createdAt[gte]"] == bookmarks[window]
 
-    expected = expected_ids(leads)
     loaded: dict[str, list[int]] = {}
     touched: dict[str, set[int]] = {}
     for window in WINDOWS:
@@ -153,24 +118,27 @@ def test_monthly_windows_run_at_once_into_duckdb_files_hold_every_lead_once(
                 row[0]
                 for row in db.sql("select lead_id from leadtrackr.lead_touchpoints").fetchall()
             }
-    # Each file holds exactly its window's leads, once; together, every lead once.
-    for window in WINDOWS:
-        assert sorted(loaded[window]) == sorted(expected[window]), window
-        assert touched[window] == with_journey(leads, expected[window]), window
+    # Each file holds exactly its window's leads, once, and their touchpoints.
+    for window, (start, end) in WINDOWS.items():
+        assert sorted(loaded[window]) == sorted(created_in(leads, start, end)), window
+        assert touched[window] == with_journey(leads, created_in(leads, start, end)), window
+    # Together, every lead of the four months once.
     everything = [lead_id for ids in loaded.values() for lead_id in ids]
-    assert len(everything) == len(set(everything)) == sum(map(len, expected.values()))
+    assert len(everything) == len(set(everything))
+    assert set(everything) == created_in(leads, EDGES[0], EDGES[-1])
 
-    # The edges, spelled out: on the boundary -> the later window, 1 ms before -> the earlier.
-    edges = edge_leads(leads)
-    for earlier, later, boundary in zip(WINDOWS, WINDOWS[1:], BOUNDARIES[1:-1]):
-        on_it = edges[format_timestamp(boundary)]
-        assert len(on_it) == 2
-        assert set(on_it) <= set(loaded[later])
-        assert set(edges[format_timestamp(boundary - ONE_MILLISECOND)]) <= set(loaded[earlier])
-    outside = edges[format_timestamp(BOUNDARIES[0] - ONE_MILLISECOND)]
-    outside += edges[format_timestamp(BOUNDARIES[-1])]
-    assert len(outside) == 3
-    assert not set(outside) & set(everything)
+    # The edges, spelled out: a lead on an edge or 1 ms after it is the later window's,
+    # one 1 ms before it the earlier window's; before January or from May 1 on, no window's.
+    home = {lead_id: window for window, ids in loaded.items() for lead_id in ids}
+    names = list(WINDOWS)
+    for k, edge in enumerate(EDGES):
+        before = names[k - 1] if k > 0 else None
+        after = names[k] if k < len(names) else None
+        assert len(leads_at(leads, edge)) == 2
+        for offset in EDGE_OFFSETS:
+            expected = before if offset < timedelta(0) else after
+            at = leads_at(leads, edge + offset)
+            assert {home.get(lead_id) for lead_id in at} == {expected}, edge + offset
 
 
 def test_monthly_windows_run_at_once_into_one_postgres_schema_hold_every_lead_once(
@@ -191,12 +159,13 @@ def test_monthly_windows_run_at_once_into_one_postgres_schema_hold_every_lead_on
             )
         listed = meltano("state", "list").stdout.split()
         assert sorted(listed) == sorted(
-            f"dev:tap-leadtrackr-to-target-postgres:{w}" for w in WINDOWS
+            f"dev:tap-leadtrackr-to-target-postgres:{window}" for window in WINDOWS
         )
         with psycopg.connect(postgres_url) as connection:
             ids = [row[0] for row in connection.execute(f'select id from "{schema}".leads')]
             touchpoints = connection.execute(
-                f'select count(*), count(distinct (lead_id, position)) from "{schema}".lead_touchpoints'
+                "select count(*), count(distinct (lead_id, position)) "
+                f'from "{schema}".lead_touchpoints'
             ).fetchone()
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as connection:
@@ -204,7 +173,7 @@ def test_monthly_windows_run_at_once_into_one_postgres_schema_hold_every_lead_on
                 sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema))
             )
 
-    expected = set().union(*expected_ids(leads).values())
+    expected = created_in(leads, EDGES[0], EDGES[-1])
     assert len(ids) == len(set(ids))
     assert set(ids) == expected
     sessions = sum(
@@ -230,20 +199,20 @@ def test_backfill_refuses_what_cannot_work(args: list[str], message: str) -> Non
     assert message in result.stderr
 
 
-def test_monthly_windows_cover_the_months_back_to_back() -> None:
-    sys.path.insert(0, str(BACKFILL.parent))
-    try:
-        from backfill import monthly_windows  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(BACKFILL.parent))
-    windows = monthly_windows(
-        BOUNDARIES[0].date().replace(year=2025, month=11), BOUNDARIES[1].date()
-    )
-    assert [w.state_id_suffix for w in windows] == [
+def test_monthly_windows_cover_the_months_back_to_back_across_a_new_year(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = importlib.util.spec_from_file_location("backfill", BACKFILL)
+    assert spec is not None
+    assert spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "backfill", script)
+    spec.loader.exec_module(script)
+    windows = script.monthly_windows(date(2025, 11, 1), date(2026, 2, 1))
+    assert [window.state_id_suffix for window in windows] == [
         "2025-11-01_2025-12-01",
         "2025-12-01_2026-01-01",
         "2026-01-01_2026-02-01",
         "2026-02-01_2026-03-01",
     ]
-    assert all(a.end == b.start for a, b in zip(windows, windows[1:]))
-    assert windows[-1].end - windows[0].start == timedelta(days=30 + 31 + 31 + 28)
+    assert all(a.end == b.start for a, b in pairwise(windows))

@@ -9,6 +9,7 @@ import typing as t
 from collections import Counter
 from pathlib import Path
 
+from scripts.warehouse_report import format_report, read_warehouse
 from tap_leadtrackr.channel_flow import parse_channel_flow, touchpoints
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
 from tests.e2e.conftest import Meltano, lead_requests, query_duckdb, sandbox_env
@@ -100,3 +101,9 @@ def test_touchpoints_reach_duckdb_through_meltano_next_to_the_leads(
     assert query_duckdb(warehouse, "select count(*), count(distinct id) from leadtrackr.leads") == [
         (LEADS + len(added), LEADS + len(added))
     ]
+
+    # `make demo`'s report counts them.
+    report = format_report(read_warehouse(warehouse))
+    assert f"sessions{total:>21,}" in report
+    journeys = len(sessions_per_lead(leads))
+    assert f"leads with a journey{journeys:>9,}" in report

@@ -1,0 +1,105 @@
+"""Airflow for the LeadTrackr Meltano project: monthly windows, and a daily incremental run.
+
+    python -m venv .venv-airflow
+    .venv-airflow/bin/pip install -r orchestrate/airflow/requirements.txt
+    AIRFLOW__CORE__DAGS_FOLDER=$PWD/orchestrate/airflow/dags .venv-airflow/bin/airflow standalone
+    .venv-airflow/bin/airflow pools set leadtrackr_meltano 1 "one meltano run at a time"
+
+- `leadtrackr_monthly_windows`: each run loads the leads created in its data interval,
+  [data_interval_start, data_interval_end), passed as `TAP_LEADTRACKR_START_DATE` and
+  `TAP_LEADTRACKR_END_DATE` (end exclusive), under a state id of its own
+  (`--state-id-suffix=2026-03-01_2026-04-01`). The tap can read any past window, so
+  `catchup` backfills the history month by month, and a month's run after it ends loads
+  it whole. A run reads its window again in full unless triggered with
+  `{"full_refresh": false}` (then it resumes from the window's bookmark).
+- `leadtrackr_daily_incremental`: the job from its bookmark, reading again the last
+  `LOOKBACK_WINDOW_DAYS` days for status and price changes (`{"full_refresh": true}`
+  reads every lead again).
+
+Both write the same tables and take the `leadtrackr_meltano` pool, which needs to exist
+with one slot (above): two `meltano run` of one project directory at once collide in
+`.meltano/run/`, and DuckDB takes one writer. Windows run in parallel only on separate
+workers (one container per task) loading a server warehouse; see orchestrate/backfill.py.
+
+Meltano and the tap live in their own environment: `meltano` must be on the worker's PATH.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param
+
+PROJECT_DIR = os.environ.get("LEADTRACKR_MELTANO_PROJECT", str(Path(__file__).resolve().parents[3]))
+"""The Meltano project: the repository this file is in, unless the variable says otherwise."""
+MELTANO_ENVIRONMENT = "prod"
+JOB = "leads-to-warehouse"
+POOL = "leadtrackr_meltano"
+LOOKBACK_WINDOW_DAYS = 7
+"""Days of leads each daily run reads again, for ratings made within a week."""
+HISTORY_START = pendulum.datetime(2024, 1, 1, tz="UTC")
+"""The month of the project's first lead: where catchup starts. Change it to yours."""
+
+MELTANO_RUN = f"meltano --environment={MELTANO_ENVIRONMENT} run"
+FULL_REFRESH = "{{ ' --full-refresh' if params.full_refresh else '' }}"
+DEFAULT_ARGS = {"pool": POOL, "retries": 2, "retry_delay": timedelta(minutes=10)}
+
+with DAG(
+    dag_id="leadtrackr_monthly_windows",
+    description="LeadTrackr leads created in each month, one window per run.",
+    # A data-interval timetable: Airflow 3 makes a cron string a point in time, without
+    # the interval this DAG uses as its window.
+    schedule=CronDataIntervalTimetable("@monthly", timezone="UTC"),
+    start_date=HISTORY_START,
+    catchup=True,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={
+        "full_refresh": Param(
+            True, type="boolean", description="Read the whole window again (else resume)."
+        )
+    },
+    tags=["leadtrackr", "meltano"],
+):
+    BashOperator(
+        task_id="load_window",
+        bash_command=(
+            f"{MELTANO_RUN} --state-id-suffix="
+            "{{ data_interval_start | ds }}_{{ data_interval_end | ds }}"
+            f"{FULL_REFRESH} {JOB}"
+        ),
+        env={
+            "TAP_LEADTRACKR_START_DATE": "{{ data_interval_start | ts }}",
+            "TAP_LEADTRACKR_END_DATE": "{{ data_interval_end | ts }}",
+        },
+        append_env=True,
+        cwd=PROJECT_DIR,
+    )
+
+with DAG(
+    dag_id="leadtrackr_daily_incremental",
+    description="New LeadTrackr leads since the bookmark, and changes of the last week.",
+    schedule=CronDataIntervalTimetable("0 4 * * *", timezone="UTC"),
+    start_date=HISTORY_START,
+    # The job's bookmark, not the interval, says what to read: one run catches up.
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={
+        "full_refresh": Param(
+            False, type="boolean", description="Read every lead again, not just new ones."
+        )
+    },
+    tags=["leadtrackr", "meltano"],
+):
+    BashOperator(
+        task_id="load_incremental",
+        bash_command=f"{MELTANO_RUN}{FULL_REFRESH} {JOB}",
+        env={"TAP_LEADTRACKR_LOOKBACK_WINDOW_DAYS": str(LOOKBACK_WINDOW_DAYS)},
+        append_env=True,
+        cwd=PROJECT_DIR,
+    )

@@ -1,0 +1,84 @@
+"""Runs in the Airflow environment: parse the example's DAGs, render their tasks' templates.
+
+    python airflow_render.py DAGS_FOLDER OUTPUT.json RUN_AFTER
+
+No database: the DAG files are parsed as the DAG processor does (`DagBag`), each DAG's
+timetable says which data interval a run triggered at RUN_AFTER covers (and which one
+catchup starts with), and each task's templated fields are rendered with Airflow's own
+Jinja environment for that interval: once with the DAG's params, once with
+`full_refresh` flipped, as a trigger with `{"full_refresh": ...}` would.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pendulum
+from airflow.dag_processing.dagbag import DagBag
+from airflow.serialization.encoders import coerce_to_core_timetable
+from airflow.timetables.base import TimeRestriction
+
+
+def interval(data_interval) -> list[str]:
+    return [data_interval.start.isoformat(), data_interval.end.isoformat()]
+
+
+def render(task, dag, data_interval, params) -> dict[str, object]:
+    # A fresh copy each time: rendering replaces the templates in place.
+    task = task.prepare_for_execution()
+    context = {
+        "dag": dag,
+        "task": task,
+        "params": params,
+        "data_interval_start": data_interval.start,
+        "data_interval_end": data_interval.end,
+        "logical_date": data_interval.start,
+    }
+    task.render_template_fields(context)
+    return {"bash_command": task.bash_command, "env": task.env, "cwd": task.cwd}
+
+
+def main() -> None:
+    dags_folder, output, run_after = sys.argv[1], sys.argv[2], pendulum.parse(sys.argv[3])
+    bag = DagBag(dag_folder=dags_folder)
+    result = {
+        "import_errors": dict(bag.import_errors),
+        "warnings": {path: list(found) for path, found in bag.captured_warnings.items()},
+        "dags": {},
+    }
+    for dag_id, dag in bag.dags.items():
+        timetable = coerce_to_core_timetable(dag.timetable)
+        first = timetable.next_dagrun_info(
+            last_automated_data_interval=None,
+            restriction=TimeRestriction(earliest=dag.start_date, latest=None, catchup=True),
+        )
+        data_interval = timetable.infer_manual_data_interval(run_after=run_after)
+        params = dag.params.dump()
+        flipped = {**params, "full_refresh": not params["full_refresh"]}
+        result["dags"][dag_id] = {
+            "timetable": type(timetable).__name__,
+            "summary": timetable.summary,
+            "catchup": dag.catchup,
+            "max_active_runs": dag.max_active_runs,
+            "params": params,
+            "first_interval": interval(first.data_interval),
+            "interval": interval(data_interval),
+            "tasks": {
+                task.task_id: {
+                    "operator": type(task).__name__,
+                    "pool": task.pool,
+                    "retries": task.retries,
+                    "append_env": task.append_env,
+                    "rendered": render(task, dag, data_interval, params),
+                    "rendered_flipped": render(task, dag, data_interval, flipped),
+                }
+                for task in dag.tasks
+            },
+        }
+    with open(output, "w", encoding="utf-8") as file:
+        json.dump(result, file, indent=2)
+
+
+if __name__ == "__main__":
+    main()

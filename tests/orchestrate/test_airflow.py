@@ -1,0 +1,135 @@
+"""orchestrate/airflow: the DAGs load in Airflow, and their tasks render the right commands.
+
+Airflow runs in its own environment (see conftest) and needs no database here: the DAG
+files are parsed as Airflow parses them, and the templates rendered for the data interval
+of a run triggered at 2026-04-01 00:00 UTC (see airflow_render.py). The rendered window
+command then runs for real, against the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import typing as t
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from tap_leadtrackr.sandbox import Project, Sandbox
+from tests.e2e.conftest import (
+    MELTANO,
+    ROOT,
+    Meltano,
+    created_in,
+    leads_around_edges,
+    query_duckdb,
+    sandbox_env,
+)
+from tests.orchestrate.conftest import clean_env
+
+SCRIPT = Path(__file__).with_name("airflow_render.py")
+DAGS = ROOT / "orchestrate" / "airflow" / "dags"
+RUN_AFTER = "2026-04-01T00:00:00+00:00"
+WINDOW_COMMAND = (
+    "meltano --environment=prod run --state-id-suffix=2026-03-01_2026-04-01 --full-refresh "
+    "leads-to-warehouse"
+)
+MARCH = {
+    "TAP_LEADTRACKR_START_DATE": "2026-03-01T00:00:00+00:00",
+    "TAP_LEADTRACKR_END_DATE": "2026-04-01T00:00:00+00:00",
+}
+
+
+@pytest.fixture(scope="module")
+def dags(airflow_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, t.Any]:
+    """What airflow_render.py found in orchestrate/airflow/dags."""
+    home = tmp_path_factory.mktemp("airflow-home")
+    output = home / "dags.json"
+    result = subprocess.run(
+        [str(airflow_python), str(SCRIPT), str(DAGS), str(output), RUN_AFTER],
+        cwd=home,
+        env=clean_env(AIRFLOW_HOME=home),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-10000:]
+    found: dict[str, t.Any] = json.loads(output.read_text(encoding="utf-8"))
+    assert found["import_errors"] == {}
+    assert found["warnings"] == {}
+    return found["dags"]
+
+
+def test_the_monthly_dag_catches_up_month_by_month_with_the_interval_as_the_window(
+    dags: dict[str, t.Any],
+) -> None:
+    dag = dags["leadtrackr_monthly_windows"]
+    # A data-interval timetable: a cron string alone would give runs without an interval.
+    assert (dag["timetable"], dag["summary"]) == ("CronDataIntervalTimetable", "0 0 1 * *")
+    assert dag["catchup"] is True
+    assert dag["first_interval"] == ["2024-01-01T00:00:00+00:00", "2024-02-01T00:00:00+00:00"]
+    assert dag["interval"] == ["2026-03-01T00:00:00+00:00", RUN_AFTER]
+    # One meltano run at a time: the pool (one slot) and one active run.
+    assert dag["max_active_runs"] == 1
+    (task,) = dag["tasks"].values()
+    assert task["operator"] == "BashOperator"
+    assert task["pool"] == "leadtrackr_meltano"
+    assert task["append_env"] is True
+    assert task["rendered"] == {"bash_command": WINDOW_COMMAND, "env": MARCH, "cwd": str(ROOT)}
+    # Triggered with {"full_refresh": false}, it resumes from the window's bookmark.
+    resumed = task["rendered_flipped"]
+    assert resumed["bash_command"] == WINDOW_COMMAND.replace(" --full-refresh", "")
+    assert resumed["env"] == MARCH
+
+
+def test_the_daily_dag_runs_the_job_from_its_bookmark_with_a_lookback_window(
+    dags: dict[str, t.Any],
+) -> None:
+    dag = dags["leadtrackr_daily_incremental"]
+    assert (dag["timetable"], dag["summary"]) == ("CronDataIntervalTimetable", "0 4 * * *")
+    assert dag["catchup"] is False
+    assert dag["max_active_runs"] == 1
+    (task,) = dag["tasks"].values()
+    assert task["pool"] == "leadtrackr_meltano"
+    assert task["rendered"] == {
+        "bash_command": "meltano --environment=prod run leads-to-warehouse",
+        "env": {"TAP_LEADTRACKR_LOOKBACK_WINDOW_DAYS": "7"},
+        "cwd": str(ROOT),
+    }
+    full = task["rendered_flipped"]["bash_command"]
+    assert full == "meltano --environment=prod run --full-refresh leads-to-warehouse"
+
+
+def test_the_rendered_window_command_loads_exactly_that_month(
+    dags: dict[str, t.Any], meltano: Meltano, tmp_path: Path
+) -> None:
+    rendered = dags["leadtrackr_monthly_windows"]["tasks"]["load_window"]["rendered"]
+    command = shlex.split(rendered["bash_command"])
+    assert command[0] == "meltano"
+    # The project's Meltano, and an empty env file instead of a developer's `.env`.
+    command[:1] = [str(MELTANO), "--env-file", str(meltano.env_file)]
+    edges = [datetime(2026, month, 1, tzinfo=timezone.utc) for month in (2, 3, 4, 5)]
+    warehouse = tmp_path / "warehouse.duckdb"
+    with Sandbox(Project(leads_around_edges(edges, regular=200, seed=81))) as sandbox:
+        env = sandbox_env(sandbox, TARGET_DUCKDB_FILEPATH=warehouse, **rendered["env"])
+        result = subprocess.run(
+            command,
+            cwd=rendered["cwd"],
+            env={**meltano.base_env, **env},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-10000:]
+        leads = sandbox.project.leads
+
+    ids = [row[0] for row in query_duckdb(warehouse, "select id from leadtrackr.leads")]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == created_in(leads, edges[1], edges[2])
+    assert meltano("state", "list").stdout.split() == [
+        "prod:tap-leadtrackr-to-target-duckdb:2026-03-01_2026-04-01"
+    ]
