@@ -24,7 +24,8 @@ handles both:
   installed plugins, and shares the project's system database (so its state).
 - DuckDB lets one process write a file at a time. With `--jobs` above 1, target-duckdb
   needs `--duckdb-dir`: one file per window, to be read together afterwards. A server
-  warehouse (`--loader target-postgres`) takes every window at once into one schema.
+  warehouse (`--loader target-postgres`) takes every window at once into one schema,
+  once the first window, run alone, has created the tables.
 
 Needs only the Python standard library and the project's `meltano`.
 """
@@ -204,10 +205,17 @@ def main(argv: list[str] | None = None) -> int:
     database_uri = backfill.database_uri()
     print(f"{len(windows)} windows, {args.jobs} at a time, {EXTRACTOR} -> {args.loader}")
     failed: list[Window] = []
+    # In one shared warehouse the first window runs alone: it creates the schema and the
+    # tables, which loaders starting at the same moment would race to create (PostgreSQL
+    # then fails one of them with a duplicate schema or table).
+    shared = args.jobs > 1 and not args.duckdb_dir
+    batches = [windows[:1], windows[1:]] if shared else [windows]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         try:
-            for window, code, seconds, log in pool.map(
-                lambda window: backfill.run(window, database_uri), windows
+            for window, code, seconds, log in (
+                result
+                for batch in batches
+                for result in pool.map(lambda window: backfill.run(window, database_uri), batch)
             ):
                 outcome = "ok" if code == 0 else f"FAILED (exit code {code})"
                 print(f"  {window.state_id_suffix}  {outcome}  {seconds:.1f} s")
