@@ -11,7 +11,7 @@ import logging
 import random
 import re
 import sys
-import time
+import threading
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.pagination import PageNumberPaginator
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import PageContext
@@ -69,6 +70,10 @@ API_KEY_HELP = (
 
 class RetriesExhaustedError(FatalAPIError):
     """A request still failed after every try `max_retries` allows."""
+
+
+class FetchCancelledError(Exception):
+    """A page fetched ahead was no longer wanted."""
 
 
 class ContractError(FatalAPIError):
@@ -125,10 +130,12 @@ class LeadTrackrStream(RESTStream[int]):
     #: The key of the record list in the response envelope.
     records_key: str = "leads"
 
+    _slow_down_lock = threading.Lock()
+
     @staticmethod
-    def sleep(seconds: float) -> None:
-        """Wait before a retry; tests replace it so that they need not sleep for real."""
-        time.sleep(seconds)
+    def sleep(seconds: float, cancelled: threading.Event) -> None:
+        """Wait before a retry, less if cancelled; tests replace it so as not to wait."""
+        cancelled.wait(seconds)
 
     @override
     @property
@@ -192,7 +199,7 @@ class LeadTrackrStream(RESTStream[int]):
 
     def fatal_error_message(self, response: requests.Response) -> str:
         """Explain a 4xx answer that no retry can fix, quoting the server."""
-        server_says = server_message(response)
+        server_says = self.redact(server_message(response))
         status = response.status_code
         if status == HTTPStatus.UNAUTHORIZED:
             return f"LeadTrackr rejected the API key ({server_says}). {API_KEY_HELP}"
@@ -210,14 +217,29 @@ class LeadTrackrStream(RESTStream[int]):
             )
         return f"{self.response_error_message(response)}: {server_says}"
 
+    def redact(self, text: str) -> str:
+        """Hide the API key in text from the server (a proxy page may echo the headers)."""
+        key = self.config.get("api_key")
+        return text.replace(key, "<api_key>") if key else text
+
     def blame(self, server_says: str) -> str:
         """Name the setting a 400 message points at; streams know their parameters."""
         return "Check the tap's settings."
 
     # Requests ---------------------------------------------------------------------------
 
-    def fetch_page(self, request: requests.PreparedRequest, number: int) -> Page:
-        """Get and decode one page, trying again on transient failures."""
+    def fetch_page(
+        self,
+        request: requests.PreparedRequest,
+        number: int,
+        cancelled: threading.Event | None = None,
+    ) -> Page:
+        """Get and decode one page, trying again on transient failures.
+
+        A page fetched ahead stops waiting and gives up once `cancelled` is set.
+        """
+        cancelled = cancelled or threading.Event()
+        sent_at_parallelism = self.parallelism
         for attempt in range(1, self.max_retries + 2):
             try:
                 # Not followed: a redirect would carry the API key header to another host.
@@ -236,7 +258,7 @@ class LeadTrackrStream(RESTStream[int]):
                     raise RetriesExhaustedError(msg) from exc
                 wait = self.retry_wait(exc, attempt)
                 if isinstance(exc, RetriableAPIError) and is_rate_limit(exc.response):
-                    self.slow_down()
+                    self.slow_down(sent_at_parallelism)
                 self.log(
                     "Page %d of %s failed (%s); try %d of %d in %.1f s",
                     number,
@@ -247,7 +269,9 @@ class LeadTrackrStream(RESTStream[int]):
                     wait,
                     level=logging.WARNING,
                 )
-                self.sleep(wait)
+                self.sleep(wait, cancelled)
+                if cancelled.is_set():
+                    raise FetchCancelledError(number) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def build_request(self, context: Context | None, number: int) -> requests.PreparedRequest:
@@ -296,12 +320,13 @@ class LeadTrackrStream(RESTStream[int]):
         except (msgspec.DecodeError, KeyError, TypeError) as exc:
             raise RetriableAPIError(
                 f"200 from {self.path} with a body that is not the documented JSON: "
-                f"{response.text[:120]!r}",
+                f"{self.redact(response.text[:120])!r}",
                 response,
             ) from exc
         if not isinstance(page.records, list) or not isinstance(page.has_more, bool):
             raise RetriableAPIError(
-                f"200 from {self.path} with a malformed envelope: {response.text[:120]!r}",
+                f"200 from {self.path} with a malformed envelope: "
+                f"{self.redact(response.text[:120])!r}",
                 response,
             )
         return page
@@ -316,10 +341,10 @@ class LeadTrackrStream(RESTStream[int]):
         With `max_parallel_requests` > 1 the next pages are fetched ahead, never past the
         last page the API announced, and still handed on strictly in order.
         """
-        number, total, restarts = 1, None, 0
+        paginator, total, restarts = self.get_new_paginator(), None, 0
         with PageFetcher(self, context) as fetcher:
             while True:
-                page = fetcher.get(number)
+                page = fetcher.get(paginator.current_value)
                 if total is not None and page.total < total:
                     restarts += 1
                     if restarts > MAX_RESTARTS:
@@ -339,28 +364,35 @@ class LeadTrackrStream(RESTStream[int]):
                     )
                     fetcher.discard()
                     self.restart_after_emitted()
-                    number, total = 1, None
+                    paginator, total = self.get_new_paginator(), None
                     continue
                 total = page.total
                 self.log_progress(page)
                 yield page
-                if not page.has_more:
+                paginator.advance(page)  # type: ignore[arg-type]  # reads the decoded page
+                if paginator.finished:
                     return
-                number += 1
-                fetcher.prefetch(
-                    range(number, min(number + self.parallelism, page.total_pages + 1))
-                )
+                ahead = paginator.current_value
+                fetcher.prefetch(range(ahead, min(ahead + self.parallelism, page.total_pages + 1)))
 
-    def slow_down(self) -> None:
-        """After a 429, fetch fewer pages at once for the rest of the run."""
-        if self.parallelism > 1:
-            self.parallelism = max(1, self.parallelism // 2)
-            self.log(
-                "%s: rate limited; now at most %d requests at once",
-                self.name,
-                self.parallelism,
-                level=logging.WARNING,
-            )
+    @override
+    def get_new_paginator(self) -> HasMorePaginator:
+        return HasMorePaginator()
+
+    def slow_down(self, sent_at_parallelism: int) -> None:
+        """After a 429, fetch half as many pages at once for the rest of the run.
+
+        Requests already in flight at that level that also meet a 429 halve nothing more.
+        """
+        with self._slow_down_lock:
+            if self.parallelism == sent_at_parallelism and self.parallelism > 1:
+                self.parallelism = max(1, self.parallelism // 2)
+                self.log(
+                    "%s: rate limited; now at most %d requests at once",
+                    self.name,
+                    self.parallelism,
+                    level=logging.WARNING,
+                )
 
     def restart_after_emitted(self) -> None:
         """Make page 1 start at the last record emitted (streams know their cursor)."""
@@ -385,7 +417,9 @@ class LeadTrackrStream(RESTStream[int]):
             yield from records
             # The SDK has now written every record of the page: checkpoint here, not
             # every 10,000 records, so an interrupted sync resumes at this page.
-            if records and self.replication_key:
+            # Only for records written: a stream read just for its children (not
+            # selected itself) keeps its bookmark, or those records would be skipped later.
+            if records and self.replication_key and self.selected:
                 self.advance_bookmark(records[-1], context)
             self._write_state_message()
 
@@ -429,6 +463,20 @@ class LeadTrackrStream(RESTStream[int]):
         return page.records
 
 
+class HasMorePaginator(PageNumberPaginator):
+    """Page 1, 2, ... until a page says `hasMore: false`.
+
+    It reads the page already decoded (`Page`), so that no body is decoded twice.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(start_value=1)
+
+    @override
+    def has_more(self, response: Page) -> bool:  # type: ignore[override]
+        return response.has_more
+
+
 class PageFetcher:
     """Fetches a stream's pages, the next few ahead when parallelism allows.
 
@@ -440,6 +488,7 @@ class PageFetcher:
         self.stream = stream
         self.context = context
         self.pending: dict[int, Future[Page]] = {}
+        self.cancelled = threading.Event()
         self.pool: ThreadPoolExecutor | None = None
         if stream.parallelism > 1:
             self.pool = ThreadPoolExecutor(
@@ -470,13 +519,20 @@ class PageFetcher:
         for number in numbers:
             if number not in self.pending:
                 request = self.stream.build_request(self.context, number)
-                self.pending[number] = self.pool.submit(self.stream.fetch_page, request, number)
+                self.pending[number] = self.pool.submit(
+                    self.stream.fetch_page, request, number, self.cancelled
+                )
 
     def discard(self) -> None:
-        """Forget pages fetched ahead (the window changed, or the sync ended)."""
+        """Forget pages fetched ahead (the window changed, or the sync ended).
+
+        Those still waiting to retry stop at once, so an error is not held up by them.
+        """
+        self.cancelled.set()
         for future in self.pending.values():
             future.cancel()
         self.pending.clear()
+        self.cancelled = threading.Event()
 
 
 def server_message(response: requests.Response) -> str:

@@ -96,6 +96,7 @@ class LeadsStream(LeadTrackrStream):
         self._unknown_fields: set[str] = set()
         self._touchpoints: LeadTouchpointsStream | None = None
         self._held_back_before: str | None = None
+        self._journeys: list[dict[str, t.Any]] = []
 
     @override
     def request_records(self, context: Context | None) -> t.Iterable[dict]:
@@ -199,6 +200,17 @@ class LeadsStream(LeadTrackrStream):
             previous = created_at
             self.shape(lead)
         self._last_created_at = previous
+        if self._touchpoints is not None:
+            # What the touchpoints need, taken now: the SDK strips deselected properties
+            # (`channelFlow` among them, perhaps) from the very dicts it writes.
+            self._journeys = [
+                {
+                    "id": lead["id"],
+                    "createdAt": lead["createdAt"],
+                    "channelFlow": lead["channelFlow"],
+                }
+                for lead in page.records
+            ]
         return self.not_held_back(page.records)
 
     def created_at(self, lead: dict[str, t.Any], page: Page) -> str:
@@ -270,7 +282,7 @@ class LeadsStream(LeadTrackrStream):
             # The page's leads and their checkpoint are written by now: its touchpoints
             # follow, in one sync of the child per page.
             if self._touchpoints is not None:
-                self._touchpoints.sync_leads(page.records)
+                self._touchpoints.sync_leads(self._journeys)
 
     @override
     def generate_child_contexts(
@@ -312,7 +324,7 @@ class LeadTouchpointsStream(Stream):
         self._leads: list[dict[str, t.Any]] = []
         self._start: str | None = None
         self._schema_written = False
-        self._unknown_flow_leads: set[int] = set()
+        self._unknown_flow_leads = 0
         self._unknown_flow_example: int | None = None
 
     def begin_read(self) -> str | None:
@@ -321,7 +333,7 @@ class LeadTouchpointsStream(Stream):
         That is the bookmark, or `start_date` if newer. As for leads, the leads created
         at the bookmark itself come again (at least once; targets upsert on the key).
         """
-        self._unknown_flow_leads.clear()
+        self._unknown_flow_leads = 0
         self._unknown_flow_example = None
         self._write_starting_replication_value(None)
         start = self.get_starting_timestamp(None)
@@ -346,7 +358,7 @@ class LeadTouchpointsStream(Stream):
         if self._unknown_flow_leads:
             self.logger.warning(
                 "%d leads had a channelFlow in no known form, e.g. lead %s",
-                len(self._unknown_flow_leads),
+                self._unknown_flow_leads,
                 self._unknown_flow_example,
             )
 
@@ -361,7 +373,7 @@ class LeadTouchpointsStream(Stream):
             if sessions is None:
                 if self._unknown_flow_example is None:
                     self._unknown_flow_example = lead["id"]
-                self._unknown_flow_leads.add(lead["id"])
+                self._unknown_flow_leads += 1
                 continue
             yield from touchpoints(lead["id"], created_at, sessions)
         if self._leads:

@@ -228,7 +228,14 @@ class TapLeadTrackr(Tap):
             for partition in [stream_state, *stream_state.get("partitions", [])]:
                 value = partition.get("replication_key_value")
                 if isinstance(value, str) and partition.get("replication_key") == "createdAt":
-                    partition["replication_key_value"] = canonical_timestamp(value)
+                    try:
+                        partition["replication_key_value"] = canonical_timestamp(value)
+                    except ValueError:
+                        msg = (
+                            f"The state's bookmark {value!r} is not an ISO 8601 timestamp. "
+                            "Correct it, or clear the state to start from `start_date`."
+                        )
+                        raise ValueError(msg) from None
 
 
 def setting_errors(config: t.Mapping[str, t.Any]) -> list[str]:

@@ -20,13 +20,13 @@ def in_flight(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     count = 0
     original = LeadTrackrStream.fetch_page
 
-    def counting(self, request, number):
+    def counting(self, request, number, cancelled=None):
         nonlocal count
         with lock:
             count += 1
             seen.append(count)
         try:
-            return original(self, request, number)
+            return original(self, request, number, cancelled)
         finally:
             with lock:
                 count -= 1
@@ -78,7 +78,7 @@ def test_parallel_pages_are_faster_when_each_request_is_slow() -> None:
 
 
 def test_a_429_halves_the_parallelism_for_the_rest_of_the_run(monkeypatch, in_flight) -> None:
-    monkeypatch.setattr(LeadTrackrStream, "sleep", staticmethod(lambda seconds: None))
+    monkeypatch.setattr(LeadTrackrStream, "sleep", staticmethod(lambda seconds, cancelled: None))
     leads = generate_leads(3000, seed=34)
     faults = Faults(script={3: "429"}, retry_after="0", latency_ms=10)
     with Sandbox(Project(leads), faults=faults) as server:
@@ -88,3 +88,43 @@ def test_a_429_halves_the_parallelism_for_the_rest_of_the_run(monkeypatch, in_fl
     assert sorted(result.ids) == sorted(lead["id"] for lead in leads)
     assert "now at most 4 requests at once" in result.log
     assert max(in_flight[-10:]) <= 4
+
+
+def test_a_page_waiting_to_retry_stops_when_it_is_no_longer_wanted() -> None:
+    # What lets a failing sync end at once instead of waiting for pages fetched ahead.
+    from tap_leadtrackr.client import FetchCancelledError
+    from tap_leadtrackr.tap import TapLeadTrackr
+
+    faults = Faults(script={1: "429"}, retry_after="30")
+    with Sandbox(Project(generate_leads(50, seed=35)), faults=faults) as server:
+        stream = TapLeadTrackr(config=config_for(server)).streams["leads"]
+        cancelled = threading.Event()
+        outcome: list[BaseException] = []
+
+        def fetch() -> None:
+            try:
+                stream.fetch_page(stream.build_request(None, 1), 1, cancelled)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        worker = threading.Thread(target=fetch)
+        started = time.monotonic()
+        worker.start()
+        time.sleep(0.3)
+        cancelled.set()
+        worker.join(timeout=10)
+
+    assert time.monotonic() - started < 5
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], FetchCancelledError)
+
+
+def test_a_burst_of_429s_halves_the_parallelism_once(monkeypatch) -> None:
+    monkeypatch.setattr(LeadTrackrStream, "sleep", staticmethod(lambda seconds, cancelled: None))
+    faults = Faults(script=dict.fromkeys(range(2, 10), "429"), retry_after="0", latency_ms=30)
+    with Sandbox(Project(generate_leads(2000, seed=36)), faults=faults) as server:
+        result = run_tap(config_for(server, max_parallel_requests=8))
+
+    assert result.error is None
+    assert result.log.count("rate limited; now at most") == 1
+    assert "now at most 4 requests at once" in result.log

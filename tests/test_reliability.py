@@ -34,7 +34,9 @@ def parallelism(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record retry waits instead of sleeping through them."""
     recorded: list[float] = []
-    monkeypatch.setattr(LeadTrackrStream, "sleep", staticmethod(recorded.append))
+    monkeypatch.setattr(
+        LeadTrackrStream, "sleep", staticmethod(lambda seconds, cancelled: recorded.append(seconds))
+    )
     return recorded
 
 
@@ -344,3 +346,33 @@ def test_a_redirect_is_not_followed_and_names_the_url_setting() -> None:
     assert "301" in str(result.error)
     assert "api_url" in str(result.error)
     assert sent_to_target == []
+
+
+def test_the_api_key_is_cut_from_anything_the_server_echoes(project) -> None:
+    import requests as http
+
+    from tap_leadtrackr.tap import TapLeadTrackr
+
+    tap = TapLeadTrackr(config={"api_key": "sk-echoed-123", "api_url": "http://127.0.0.1:9"})
+    response = http.Response()
+    response.status_code = 400
+    response._content = b"<html>Bad request; headers: X-API-Key: sk-echoed-123</html>"
+    response.url = "http://127.0.0.1:9/api/leads/getLeads"
+
+    message = tap.streams["leads"].fatal_error_message(response)
+
+    assert "sk-echoed-123" not in message
+    assert "<api_key>" in message
+
+
+def test_an_unreadable_bookmark_in_the_state_is_named(project) -> None:
+    state = {
+        "bookmarks": {
+            "leads": {"replication_key": "createdAt", "replication_key_value": "last tuesday"}
+        }
+    }
+    with Sandbox(project) as server:
+        result = run_tap(config_for(server), state=state)
+
+        assert server.requests == []
+    assert "'last tuesday' is not an ISO 8601 timestamp" in str(result.error)

@@ -44,7 +44,7 @@ def test_restarts_from_the_last_state_deliver_every_lead(
     leads, page_size, faults, max_retries, kill_points
 ) -> None:
     original_sleep = LeadTrackrStream.sleep
-    LeadTrackrStream.sleep = staticmethod(lambda seconds: None)
+    LeadTrackrStream.sleep = staticmethod(lambda seconds, cancelled: None)
     try:
         with Sandbox(Project(leads), faults=Faults(script=faults, retry_after="0")) as server:
             config = config_for(server, page_size=page_size, max_retries=max_retries)

@@ -519,3 +519,35 @@ def test_each_stream_resumes_from_its_own_bookmark(sandbox: Sandbox) -> None:
         for record in expected_touchpoints(lead)
     ]
     assert resumed.bookmark == touchpoints_bookmark(resumed.last_state) == first.bookmark
+
+
+def test_reading_only_touchpoints_leaves_the_leads_bookmark_where_it_was(sandbox: Sandbox) -> None:
+    only_touchpoints = sync(sandbox, TOUCHPOINTS)
+    assert bookmark_of(only_touchpoints.last_state) is None
+
+    both = sync(sandbox, "leads", TOUCHPOINTS, state=only_touchpoints.last_state)
+
+    assert {r["id"] for r in records_of(both, "leads")} == {
+        lead["id"] for lead in sandbox.project.leads
+    }
+
+
+def test_touchpoints_do_not_depend_on_selecting_the_leads_channel_flow(sandbox: Sandbox) -> None:
+    config = config_for(sandbox)
+    catalog = catalog_selecting(config, "leads", TOUCHPOINTS)
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if entry["tap_stream_id"] == "leads" and metadata["breadcrumb"] == [
+                "properties",
+                "channelFlow",
+            ]:
+                metadata["metadata"]["selected"] = False
+
+    result = run_tap(config, catalog=catalog)
+
+    assert result.error is None
+    assert all("channelFlow" not in r for r in records_of(result, "leads"))
+    expected = [tp for lead in sandbox.project.leads for tp in expected_touchpoints(lead)]
+    key = lambda tp: (tp["lead_id"], tp["position"])  # noqa: E731
+    assert expected
+    assert sorted(records_of(result, TOUCHPOINTS), key=key) == sorted(expected, key=key)
