@@ -39,15 +39,26 @@ def projects(draw: st.DrawFn) -> list[dict]:
     faults=st.dictionaries(st.integers(1, 60), st.sampled_from(FAULT_KINDS), max_size=12),
     max_retries=st.integers(0, 2),
     kill_points=st.lists(st.integers(0, 400), max_size=4),
+    parallel=st.sampled_from([1, 4]),
+    inserted=st.integers(0, 30),
 )
 def test_restarts_from_the_last_state_deliver_every_lead(
-    leads, page_size, faults, max_retries, kill_points
+    leads, page_size, faults, max_retries, kill_points, parallel, inserted
 ) -> None:
     original_sleep = LeadTrackrStream.sleep
     LeadTrackrStream.sleep = staticmethod(lambda seconds, cancelled: None)
     try:
-        with Sandbox(Project(leads), faults=Faults(script=faults, retry_after="0")) as server:
-            config = config_for(server, page_size=page_size, max_retries=max_retries)
+        # Leads created while the first run pages through must arrive too.
+        fault_plan = Faults(
+            script=faults, retry_after="0", insert_after_request=2, insert_count=inserted
+        )
+        with Sandbox(Project(leads), faults=fault_plan) as server:
+            config = config_for(
+                server,
+                page_size=page_size,
+                max_retries=max_retries,
+                max_parallel_requests=parallel,
+            )
             delivered, state, kills = set(), None, list(kill_points)
             for _ in range(100):
                 result = run_tap(config, state=state)
@@ -66,9 +77,15 @@ def test_restarts_from_the_last_state_deliver_every_lead(
                     break
             else:
                 raise AssertionError("the sync never finished")
+            # Leads created after the last request of that sync arrive in the next one.
+            server.faults = Faults()
+            next_run = run_tap(config, state=state)
+            delivered |= set(next_run.ids)
+            state = next_run.last_state
+            every_lead = list(server.project.leads)
     finally:
         LeadTrackrStream.sleep = original_sleep
 
-    assert delivered == {lead["id"] for lead in leads}
-    newest = max((lead["createdAt"] for lead in leads), default=None)
+    assert delivered == {lead["id"] for lead in every_lead}
+    newest = max((lead["createdAt"] for lead in every_lead), default=None)
     assert (bookmark_of(state) if state else None) == newest
