@@ -10,7 +10,7 @@ from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_leadtrackr.client import MAX_PAGE_SIZE
+from tap_leadtrackr.client import DEFAULT_API_URL, MAX_PAGE_SIZE
 from tap_leadtrackr.streams import LeadsStream, LeadTouchpointsStream, status_list
 from tap_leadtrackr.timestamps import canonical_timestamp, parse_timestamp
 
@@ -58,12 +58,12 @@ class TapLeadTrackr(Tap):
         th.Property(
             "api_url",
             th.URIType(nullable=False),
-            default="https://app.leadtrackr.io",
+            default=DEFAULT_API_URL,
             title="API URL",
             description=(
                 "Base URL of the LeadTrackr API. Point it at a local sandbox to try the tap."
             ),
-            examples=["https://app.leadtrackr.io", "http://127.0.0.1:8787"],
+            examples=[DEFAULT_API_URL, "http://127.0.0.1:8787"],
         ),
         th.Property(
             "start_date",
