@@ -207,7 +207,7 @@ class LeadsStream(LeadTrackrStream):
                 {
                     "id": lead["id"],
                     "createdAt": lead["createdAt"],
-                    "channelFlow": lead["channelFlow"],
+                    "channelFlow": lead.get("channelFlow"),
                 }
                 for lead in page.records
             ]

@@ -551,3 +551,14 @@ def test_touchpoints_do_not_depend_on_selecting_the_leads_channel_flow(sandbox: 
     key = lambda tp: (tp["lead_id"], tp["position"])  # noqa: E731
     assert expected
     assert sorted(records_of(result, TOUCHPOINTS), key=key) == sorted(expected, key=key)
+
+
+def test_a_lead_without_a_channel_flow_field_is_read_without_touchpoints() -> None:
+    # A beta API may leave out a null field altogether.
+    leads = generate_leads(30, seed=8)
+    del leads[4]["channelFlow"]
+    with Sandbox(Project(leads)) as server:
+        result = sync(server, "leads", TOUCHPOINTS)
+
+    assert len(records_of(result, "leads")) == 30
+    assert leads[4]["id"] not in {tp["lead_id"] for tp in records_of(result, TOUCHPOINTS)}
