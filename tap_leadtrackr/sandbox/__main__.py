@@ -79,23 +79,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--inactive", action="store_true", help="answer 403 as for an inactive subscription"
     )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument(
+        "--bulk-ties",
+        type=_count,
+        default=0,
+        metavar="SIZE",
+        help="make SIZE generated leads in the middle share one createdAt millisecond,"
+        " as a bulk import does (default: %(default)s)",
+    )
     group = parser.add_argument_group("faults (all off by default)")
     defaults = Faults()
     types = get_type_hints(Faults)
     for spec in fields(Faults):
         if spec.name == "script":
             continue
+        option = f"--{spec.name.replace('_', '-')}"
         default = getattr(defaults, spec.name)
+        help = f"{spec.metadata['help']} (default: {'none' if default is None else default})"
         kind = types[spec.name]
-        group.add_argument(
-            f"--{spec.name.replace('_', '-')}",
-            type=kind if kind in (int, float) else _optional_text,
-            default=default,
-            metavar=next(
+        if kind is bool:
+            group.add_argument(option, action="store_true", help=help)
+            continue
+        choices = spec.metadata.get("choices")
+        if choices is not None:
+            metavar = "{" + ",".join("none" if c is None else c for c in choices) + "}"
+        else:
+            metavar = next(
                 (metavar for suffix, metavar in _METAVARS.items() if spec.name.endswith(suffix)),
                 "VALUE",
-            ),
-            help=f"{spec.metadata['help']} (default: {default})",
+            )
+        group.add_argument(
+            option,
+            type=kind if kind in (int, float) else _optional_text,
+            default=default,
+            choices=choices,
+            metavar=metavar,
+            help=help,
         )
     group.add_argument(
         "--script",
@@ -106,9 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def faults_from(options: argparse.Namespace) -> Faults:
+    """Return the `Faults` that parsed command-line options ask for."""
+    return Faults(**{spec.name: getattr(options, spec.name) for spec in fields(Faults)})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the sandbox until SIGINT or SIGTERM, then exit 0 (1 if the port cannot be bound)."""
-    options = build_parser().parse_args(argv)
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    if options.bulk_ties > options.leads:
+        parser.error(f"--bulk-ties {options.bulk_ties} is more than --leads {options.leads}")
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -117,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     # Installed before the leads are generated, so an early SIGTERM still exits cleanly.
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    faults = Faults(**{spec.name: getattr(options, spec.name) for spec in fields(Faults)})
-    project = Project(generate_leads(options.leads, options.seed), active=not options.inactive)
+    faults = faults_from(options)
+    leads = generate_leads(options.leads, options.seed, bulk_ties=options.bulk_ties)
+    project = Project(leads, active=not options.inactive)
     sandbox = Sandbox(
         project,
         api_key=options.api_key,

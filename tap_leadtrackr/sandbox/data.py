@@ -491,25 +491,40 @@ def channel_flow_form(rng: random.Random) -> str | None:
     return rng.choice(_FLOW_BLOCK)
 
 
-def generate_leads(n: int = 1000, seed: int = 1) -> list[dict[str, Any]]:
+def generate_leads(n: int = 1000, seed: int = 1, *, bulk_ties: int = 0) -> list[dict[str, Any]]:
     """Return `n` realistic leads, oldest first, the same for the same `n` and `seed`.
 
     Ids run 1..n in creation order over about two years up to 2026-10-31. About one lead in
     ten shares its millisecond with the lead before it, and from 1,000 leads on a CRM import
     creates more than 100 leads in one millisecond, so sorting on `createdAt` has ties.
+    With `bulk_ties`, exactly that many leads in the middle of the ids (starting at id
+    `(n - bulk_ties) // 2 + 1`) share one millisecond that no other lead has, as a bulk
+    import through the API would leave them (any size, also larger than the largest page).
+
+    Raises:
+        ValueError: `n` is negative, or `bulk_ties` is negative or more than `n`.
+
     """
     if n < 0:
         raise ValueError("n must be >= 0")
+    if not 0 <= bulk_ties <= n:
+        raise ValueError("bulk_ties must be between 0 and n")
     with gc_paused():
-        return _generate(n, random.Random(seed))
+        return _generate(n, random.Random(seed), bulk_ties)
 
 
-def _generate(n: int, rng: random.Random) -> list[dict[str, Any]]:
+def _generate(n: int, rng: random.Random, bulk_ties: int = 0) -> list[dict[str, Any]]:
     tied = [index > 0 and rng.random() < 0.1 for index in range(n)]
     imported = [False] * n
     for start, size in _imports(rng, n):
         imported[start : start + size] = [True] * size
         tied[start + 1 : start + size] = [True] * (size - 1)
+    if bulk_ties:
+        # Cut loose from the leads around it, so the group has exactly `bulk_ties` leads.
+        start = (n - bulk_ties) // 2
+        tied[start : start + bulk_ties] = [False] + [True] * (bulk_ties - 1)
+        if start + bulk_ties < n:
+            tied[start + bulk_ties] = False
     distinct = n - sum(tied)
     moments = sorted(rng.sample(range(END_MS - SPAN_MS, END_MS + 1), distinct))
     flow_forms = list(_FLOW_BLOCK) * (n // len(_FLOW_BLOCK) + 1)

@@ -11,12 +11,23 @@ from typing import Any
 
 from tap_leadtrackr.sandbox.data import END_MS, LeadFactory, channel_flow_form, gc_paused
 from tap_leadtrackr.sandbox.instants import parse_instant
-from tap_leadtrackr.sandbox.query import LeadLookup, LeadsQuery
+from tap_leadtrackr.sandbox.query import LeadLookup, LeadsQuery, shuffle_ties
 
 _CACHED_ORDERS = 32
 """Distinct filter/sort combinations whose ordered ids are kept (each up to 8 bytes a lead)."""
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+class _Order:
+    """The ids a query selects in response order, and where its tie groups start."""
+
+    __slots__ = ("ids", "tie_starts")
+
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = ids
+        self.tie_starts: list[int] | None = None
+        """Computed on the first request that reorders ties."""
 
 
 class Project:
@@ -40,7 +51,8 @@ class Project:
         self._by_id: dict[int, dict[str, Any]] = {}
         self._created_ms: dict[int, int] = {}
         self._encoded: dict[int, bytes] = {}
-        self._orders: OrderedDict[LeadsQuery, list[int]] = OrderedDict()
+        self._orders: OrderedDict[LeadsQuery, _Order] = OrderedDict()
+        self._newest_ms: int | None = None
         self._version = 0
         self._next_id = 1
         with gc_paused():
@@ -61,11 +73,14 @@ class Project:
     def __len__(self) -> int:
         return len(self._leads)
 
-    def add_leads(self, count: int, *, created_at: str | None = None) -> list[dict[str, Any]]:
+    def add_leads(
+        self, count: int, *, created_at: str | None = None, tied: bool = False
+    ) -> list[dict[str, Any]]:
         """Create `count` realistic leads with ids after the highest id so far, and return them.
 
-        They are created at `created_at` (ISO 8601), or else a few milliseconds apart after
-        the newest lead, so they sort as the newest.
+        They are created at `created_at` (ISO 8601; all tied, wherever that falls), or else
+        as the newest: a few milliseconds apart after the newest lead the project has ever
+        held, or with `tied` all in the one millisecond after it, as a bulk import is.
         """
         if count < 0:
             raise ValueError("count must be >= 0")
@@ -76,10 +91,14 @@ class Project:
             if created_at is not None:
                 moment = parse_instant(created_at)
             else:
-                moment = max(self._created_ms.values(), default=END_MS)
+                # The newest ever, not the newest left: a server stamps creation time, and
+                # a lead created after a deletion of the newest is still newer than it was.
+                moment = END_MS if self._newest_ms is None else self._newest_ms
+                if tied:
+                    moment += 1
             added = []
             for _ in range(count):
-                if created_at is None:
+                if created_at is None and not tied:
                     moment += rng.randint(1, 5)
                 lead = factory.lead(self._next_id, moment, channel_flow_form(rng))
                 self._append(lead)
@@ -103,6 +122,7 @@ class Project:
                 raise KeyError(f"no lead with id {lead_id}")
             if "createdAt" in fields:
                 self._created_ms[lead_id] = parse_instant(fields["createdAt"])
+                self._note_created(self._created_ms[lead_id])
             lead.update(fields)
             self._encoded.pop(lead_id, None)
             self._changed()
@@ -125,22 +145,63 @@ class Project:
 
     def oldest_ids(self, count: int) -> list[int]:
         """Return the ids of the `count` oldest leads (by createdAt, then creation order)."""
-        with self._lock:
-            ranked = sorted(range(len(self._leads)), key=self._oldest_key)
-            return [self._leads[index]["id"] for index in ranked[:count]]
+        return self.pick_ids(count, "oldest")
 
-    def page(self, query: LeadsQuery, offset: int, limit: int) -> tuple[int, list[bytes]]:
-        """Return the number of leads matching `query` and the JSON of `limit` from `offset`."""
+    def pick_ids(self, count: int, where: str = "oldest", *, seed: int = 0) -> list[int]:
+        """Return the ids of `count` leads, chosen by age (createdAt, then creation order).
+
+        `where` is `oldest`, `newest` (the newest first), `middle` (a run of consecutive
+        leads around the median, oldest first) or `random` (drawn by `random.Random(seed)`).
+
+        Raises:
+            ValueError: `where` is none of these.
+
+        """
+        if where not in ("oldest", "newest", "middle", "random"):
+            raise ValueError(f"where must be oldest, newest, middle or random, not {where!r}")
         with self._lock:
-            order = self._orders.get(query)
-            if order is None:
-                order = query.select(self._leads, self._created_ms)
-                self._orders[query] = order
+            count = max(0, min(count, len(self._leads)))
+            if where == "random":
+                return random.Random(seed).sample([lead["id"] for lead in self._leads], count)
+            ranked = sorted(range(len(self._leads)), key=self._oldest_key)
+            if where == "newest":
+                ranked.reverse()
+            start = (len(ranked) - count) // 2 if where == "middle" else 0
+            return [self._leads[index]["id"] for index in ranked[start : start + count]]
+
+    def page(
+        self,
+        query: LeadsQuery,
+        offset: int,
+        limit: int,
+        *,
+        tie_order: str = "fixed",
+        request_number: int = 0,
+    ) -> tuple[int, list[bytes]]:
+        """Return the number of leads matching `query` and the JSON of `limit` from `offset`.
+
+        `tie_order` (see `Faults.tie_order`) decides how leads tied on the sort field are
+        ordered: `fixed`, `per_request` (shuffled afresh, seeded by `request_number`) or
+        `per_offset` (shuffled, seeded by `offset` and `limit`).
+        """
+        with self._lock:
+            ordered = self._orders.get(query)
+            if ordered is None:
+                ordered = _Order(query.select(self._leads, self._created_ms))
+                self._orders[query] = ordered
                 if len(self._orders) > _CACHED_ORDERS:
                     self._orders.popitem(last=False)
             else:
                 self._orders.move_to_end(query)
-            return len(order), [self._json(lead_id) for lead_id in order[offset : offset + limit]]
+            order = ordered.ids
+            if tie_order == "fixed":
+                ids = order[offset : offset + limit]
+            else:
+                if ordered.tie_starts is None:
+                    ordered.tie_starts = query.tie_starts(order, self._by_id, self._created_ms)
+                seed = request_number if tie_order == "per_request" else f"{offset}:{limit}"
+                ids = shuffle_ties(order, ordered.tie_starts, offset, limit, random.Random(seed))
+            return len(order), [self._json(lead_id) for lead_id in ids]
 
     def find(self, lookup: LeadLookup) -> bytes | None:
         """Return the JSON of the lead a getLead lookup finds, or None.
@@ -171,10 +232,15 @@ class Project:
         if not isinstance(created_at, str):
             raise ValueError(f"lead {lead_id} needs an ISO 8601 createdAt, got {created_at!r}")
         self._created_ms[lead_id] = parse_instant(created_at)
+        self._note_created(self._created_ms[lead_id])
         self._leads.append(lead)
         self._by_id[lead_id] = lead
         # Ids keep growing past deleted ones, as a database sequence does.
         self._next_id = max(self._next_id, lead_id + 1)
+
+    def _note_created(self, moment: int) -> None:
+        if self._newest_ms is None or moment > self._newest_ms:
+            self._newest_ms = moment
 
     def _oldest_key(self, index: int) -> tuple[int, int]:
         return self._created_ms[self._leads[index]["id"]], index

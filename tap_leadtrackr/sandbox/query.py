@@ -6,8 +6,10 @@ client that works against it does not lean on leniency the real API may not have
 
 from __future__ import annotations
 
+import random
 import re
-from collections.abc import Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +76,23 @@ class LeadsQuery:
         if self.descending:
             chosen.reverse()
         return [lead["id"] for lead in chosen]
+
+    def tie_starts(
+        self,
+        order: Sequence[int],
+        leads_by_id: Mapping[int, dict[str, Any]],
+        created_ms: Mapping[int, int],
+    ) -> list[int]:
+        """Return the positions in `order` (from `select`) where a new tie group begins.
+
+        A tie group is a run of leads with the same value of the sort field.
+        """
+        if self.sort_field == "createdAt":
+            keys: list[Any] = [created_ms[lead_id] for lead_id in order]
+        else:
+            field = self.sort_field
+            keys = [_sort_value(leads_by_id[lead_id].get(field)) for lead_id in order]
+        return [index for index in range(len(keys)) if index == 0 or keys[index] != keys[index - 1]]
 
     def _matches(self, lead: dict[str, Any], created: int) -> bool:
         if self.statuses is not None and lead.get("status") not in self.statuses:
@@ -187,6 +206,34 @@ def tie_rank(lead_id: int) -> int:
     mixed = ((mixed ^ (mixed >> 30)) * 0xBF58476D1CE4E5B9) & _MASK_64
     mixed = ((mixed ^ (mixed >> 27)) * 0x94D049BB133111EB) & _MASK_64
     return mixed ^ (mixed >> 31)
+
+
+def shuffle_ties(
+    order: Sequence[int], starts: Sequence[int], offset: int, limit: int, rng: random.Random
+) -> list[int]:
+    """Return `order[offset:offset + limit]` with the ties among it put in a random order.
+
+    Each tie group (a run of `order` from one of `starts` to the next) that overlaps the
+    slice is permuted as a whole by `rng`, then cut as the slice cuts it; the order of the
+    groups never changes, so the page still respects the sort. Groups outside the slice
+    cost nothing, and `random.sample` draws a group's permutation only up to the slice's
+    end: a page deep inside a group of 80,000 costs a few milliseconds, not a re-sort.
+    """
+    stop = min(offset + limit, len(order))
+    page: list[int] = []
+    if offset >= stop:
+        return page
+    group = bisect_right(starts, offset) - 1
+    while 0 <= group < len(starts) and starts[group] < stop:
+        first = starts[group]
+        end = starts[group + 1] if group + 1 < len(starts) else len(order)
+        if end - first == 1:
+            page.append(order[first])
+        else:
+            drawn = rng.sample(range(first, end), min(stop, end) - first)
+            page.extend(order[index] for index in drawn[max(offset, first) - first :])
+        group += 1
+    return page
 
 
 def _sort_value(value: Any) -> tuple[int, Any]:

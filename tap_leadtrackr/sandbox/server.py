@@ -222,29 +222,45 @@ class Sandbox:
             return _message(403, "Project subscription is inactive")
         try:
             pairs = parse_qsl(query, keep_blank_values=True, errors="strict")
-            return route(project, pairs)
+            return route(project, pairs, self.faults, number)
         except UnicodeDecodeError:
             return _message(400, "Malformed query string: not UTF-8 after percent-decoding")
         except BadRequest as error:
             return _message(400, error.message)
 
     def _after_answer(self, number: int) -> None:
-        """Make the data changes scheduled after API request `number`."""
+        """Make the data changes scheduled after API request `number`: deletion, then insertion."""
         faults, project = self.faults, self.project
-        if number == faults.insert_after_request and faults.insert_count > 0:
-            project.add_leads(faults.insert_count)
-        if number == faults.delete_after_request and faults.delete_count > 0:
-            project.delete_leads(project.oldest_ids(faults.delete_count))
+        delete_count = faults.deletes_after(number)
+        if delete_count > 0:
+            project.delete_leads(project.pick_ids(delete_count, faults.delete_from, seed=number))
+        insert_count = faults.inserts_after(number)
+        if insert_count > 0:
+            project.add_leads(insert_count, tied=faults.insert_tied)
 
 
-def _get_leads(project: Project, pairs: list[tuple[str, str]]) -> _Answer:
+def _get_leads(
+    project: Project, pairs: list[tuple[str, str]], faults: Faults, number: int
+) -> _Answer:
     request = parse_leads_request(pairs)
-    total, leads = project.page(request.query, (request.page - 1) * request.limit, request.limit)
+    total, leads = project.page(
+        request.query,
+        (request.page - 1) * request.limit,
+        request.limit,
+        tie_order=faults.tie_order,
+        request_number=number,
+    )
     total_pages = -(-total // request.limit)
-    has_more = "true" if request.page < total_pages else "false"
+    has_more = request.page < total_pages
+    if faults.has_more == "stuck_true":
+        has_more = True
+    elif faults.has_more == "false_early" and request.page == 2:
+        has_more = False
+    total_text = f'"{total}"' if faults.bad_envelope == "total_string" else str(total)
+    pages_text = "null" if faults.bad_envelope == "total_pages_null" else str(total_pages)
     envelope = (
-        f'],"total":{total},"page":{request.page},"limit":{request.limit},'
-        f'"totalPages":{total_pages},"hasMore":{has_more}}}'
+        f'],"total":{total_text},"page":{request.page},"limit":{request.limit},'
+        f'"totalPages":{pages_text},"hasMore":{"true" if has_more else "false"}}}'
     )
     body = b"".join(
         (b'{"message":"Leads retrieved","leads":[', b",".join(leads), envelope.encode())
@@ -252,14 +268,17 @@ def _get_leads(project: Project, pairs: list[tuple[str, str]]) -> _Answer:
     return _Answer(200, body)
 
 
-def _get_lead(project: Project, pairs: list[tuple[str, str]]) -> _Answer:
+def _get_lead(
+    project: Project, pairs: list[tuple[str, str]], faults: Faults, number: int
+) -> _Answer:
+    """Answer getLead; tie order and paging faults concern lists, so they are ignored."""
     lead = project.find(parse_lead_lookup(pairs))
     if lead is None:
         return _message(404, "Lead not found")
     return _Answer(200, b'{"message":"Lead retrieved","lead":' + lead + b"}")
 
 
-_ROUTES: dict[str, Callable[[Project, list[tuple[str, str]]], _Answer]] = {
+_ROUTES: dict[str, Callable[[Project, list[tuple[str, str]], Faults, int], _Answer]] = {
     LEADS_PATH: _get_leads,
     LEAD_PATH: _get_lead,
 }

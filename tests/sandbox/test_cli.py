@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from tap_leadtrackr.sandbox import DEFAULT_API_KEY, Faults
+from tap_leadtrackr.sandbox.__main__ import build_parser, faults_from
 from tests.sandbox.conftest import LEADS
 
 LINE = re.compile(
@@ -132,6 +133,93 @@ def test_console_script() -> None:
         pytest.skip("the package is not installed with its console scripts")
     with running("--leads", "3", command=[script]) as (process, line):
         assert line["count"] == "3"
+        process.terminate()
+        process.wait(10)
+        assert process.returncode == 0
+
+
+def test_new_fault_options_parse() -> None:
+    options = build_parser().parse_args(
+        [
+            *("--bulk-ties", "250", "--tie-order", "per_offset", "--has-more", "false_early"),
+            *("--bad-envelope", "total_pages_null", "--delete-from", "random"),
+            *("--insert-every", "4", "--insert-tied", "--delete-every", "5"),
+            *("--rate-limit-from-request", "7", "--rate-limit-count", "3"),
+        ]
+    )
+    assert options.bulk_ties == 250
+    assert faults_from(options) == Faults(
+        tie_order="per_offset",
+        has_more="false_early",
+        bad_envelope="total_pages_null",
+        delete_from="random",
+        insert_every=4,
+        insert_tied=True,
+        delete_every=5,
+        rate_limit_from_request=7,
+        rate_limit_count=3,
+    )
+    assert faults_from(build_parser().parse_args(["--bad-envelope", "none"])) == Faults()
+    assert faults_from(build_parser().parse_args([])) == Faults()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tie-order", "random"], "argument --tie-order: invalid choice: 'random'"),
+        (["--has-more", "never"], "argument --has-more: invalid choice: 'never'"),
+        (["--bad-envelope", "total_null"], "argument --bad-envelope: invalid choice"),
+        (["--delete-from", "first"], "argument --delete-from: invalid choice: 'first'"),
+        (["--bulk-ties", "-1"], "argument --bulk-ties: -1 is negative"),
+        (["--insert-tied", "yes"], "unrecognized arguments: yes"),
+    ],
+)
+def test_bad_fault_options_are_refused(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(args)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bulk_ties_larger_than_the_project_exits_two() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tap_leadtrackr.sandbox", *("--leads", "10", "--bulk-ties", "11")],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 2
+    assert "--bulk-ties 11 is more than --leads 10" in result.stderr
+
+
+def test_new_fault_options_reach_the_sandbox() -> None:
+    args: tuple[str, ...] = ("--leads", "400", "--bulk-ties", "250", "--tie-order", "per_request")
+    args += ("--has-more", "stuck_true", "--bad-envelope", "total_string", "--retry-after", "0")
+    args += ("--rate-limit-from-request", "2", "--rate-limit-count", "2")
+    with running(*args) as (process, line):
+        session = requests.Session()
+        session.headers["X-API-Key"] = DEFAULT_API_KEY
+        url = line["url"] + LEADS
+        first = session.get(url, params={"page": 9, "limit": 100}, timeout=10)
+        storm = [session.get(url, timeout=10) for _ in range(2)]
+        assert (first.json()["total"], first.json()["hasMore"]) == ("400", True)
+        assert [(r.status_code, r.headers["Retry-After"]) for r in storm] == [(429, "0")] * 2
+        # The bulk import starts at the 76th oldest lead: (400 - 250) // 2 before it.
+        oldest: dict[str, str | int] = {"sort": "createdAt:asc", "limit": 1, "page": 76}
+        stamp = session.get(url, params=oldest, timeout=10).json()["leads"][0]["createdAt"]
+        bulk: dict[str, str | int] = {
+            "createdAt[gte]": stamp,
+            "createdAt[lte]": stamp,
+            "limit": 100,
+        }
+        pages = [
+            [lead["id"] for lead in session.get(url, params=bulk, timeout=10).json()["leads"]]
+            for _ in range(2)
+        ]
+        assert session.get(url, params=bulk, timeout=10).json()["total"] == "250"
+        assert pages[0] != pages[1]
         process.terminate()
         process.wait(10)
         assert process.returncode == 0

@@ -177,3 +177,25 @@ def test_fast_enough() -> None:
     generate_leads(20_000, seed=2)
     # 100,000 leads take about 1-2 s; 20,000 get a generous bound for slow CI machines.
     assert time.perf_counter() - started < 3
+
+
+@pytest.mark.parametrize(("n", "size"), [(1000, 250), (400, 250), (60, 1), (300, 300)])
+def test_bulk_ties_make_one_group_of_exactly_that_size(n: int, size: int) -> None:
+    leads = generate_leads(n, seed=5, bulk_ties=size)
+    assert [lead["id"] for lead in leads] == list(range(1, n + 1))
+    start = (n - size) // 2
+    stamp = leads[start]["createdAt"]
+    assert {lead["createdAt"] for lead in leads[start : start + size]} == {stamp}
+    assert sum(lead["createdAt"] == stamp for lead in leads) == size
+    stamps = [instant(lead["createdAt"]) for lead in leads]
+    assert stamps == sorted(stamps)
+
+
+def test_bulk_ties_off_changes_nothing() -> None:
+    assert generate_leads(1200, seed=7, bulk_ties=0) == generate_leads(1200, seed=7)
+
+
+@pytest.mark.parametrize("size", [-1, 11])
+def test_bulk_ties_must_fit(size: int) -> None:
+    with pytest.raises(ValueError, match="bulk_ties"):
+        generate_leads(10, bulk_ties=size)

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tap_leadtrackr.sandbox import Faults, Project, Sandbox, generate_leads
-from tests.sandbox.conftest import JSON, LEAD, LEADS, session_for
+from tests.sandbox.conftest import JSON, LEAD, LEADS, instant, session_for
 
 LEAD_COUNT = 60
 
@@ -124,6 +124,12 @@ def test_unknown_scripted_fault_is_refused() -> None:
         Faults(script={1: "teapot"})
 
 
+@pytest.mark.parametrize("name", ["tie_order", "has_more", "bad_envelope", "delete_from"])
+def test_unknown_choices_are_refused(name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        Faults(**{name: "sometimes"})  # type: ignore[arg-type]
+
+
 def test_faulted_requests_do_not_change_data(api, sandbox) -> None:
     sandbox.faults = Faults(server_error_every=2, rate_limit_every=3, truncated_every=5)
     for _ in range(10):
@@ -154,6 +160,132 @@ def test_delete_after_request_shifts_pages(api, sandbox) -> None:
     assert seen[10:] == oldest_first[13:23]
     assert len(sandbox.project) == LEAD_COUNT - 3
     assert {lead["id"] for lead in sandbox.project.leads}.isdisjoint(oldest_first[:3])
+
+
+def totals(api: requests.Session, sandbox: Sandbox, count: int) -> list[int]:
+    return [api.get(sandbox.url + LEADS, timeout=10).json()["total"] for _ in range(count)]
+
+
+def ids_now(sandbox: Sandbox) -> set[int]:
+    return {lead["id"] for lead in sandbox.project.leads}
+
+
+def test_insert_every(api, sandbox) -> None:
+    sandbox.faults = Faults(insert_every=2, insert_count=3)
+    assert totals(api, sandbox, 6) == [60, 60, 63, 63, 66, 66]
+    assert ids_now(sandbox) == set(range(1, LEAD_COUNT + 10))
+
+
+def test_insert_every_and_once_at_the_same_request_insert_once(api, sandbox) -> None:
+    sandbox.faults = Faults(insert_after_request=2, insert_every=2, insert_count=3)
+    assert totals(api, sandbox, 3) == [60, 60, 63]
+
+
+def test_insert_tied_is_a_bulk_import_after_the_newest(api, sandbox) -> None:
+    newest = max(instant(lead["createdAt"]) for lead in sandbox.project.leads)
+    sandbox.faults = Faults(insert_every=1, insert_count=4, insert_tied=True)
+    totals(api, sandbox, 2)
+    by_id = {lead["id"]: instant(lead["createdAt"]) for lead in sandbox.project.leads}
+    first, second = {by_id[61 + i] for i in range(4)}, {by_id[65 + i] for i in range(4)}
+    assert len(first) == len(second) == 1
+    assert newest < min(first) < min(second)
+
+
+def test_delete_every_oldest_newest_and_middle(api, sandbox) -> None:
+    by_age = sorted(ids_now(sandbox))  # generated ids are in createdAt order
+    sandbox.faults = Faults(delete_every=2, delete_count=5)
+    assert totals(api, sandbox, 5) == [60, 60, 55, 55, 50]
+    assert ids_now(sandbox) == set(by_age[10:])
+    sandbox.faults = Faults(delete_every=1, delete_count=5, delete_from="newest")
+    totals(api, sandbox, 1)
+    assert ids_now(sandbox) == set(by_age[10:-5])
+    sandbox.faults = Faults(delete_every=1, delete_count=5, delete_from="middle")
+    totals(api, sandbox, 1)
+    left = by_age[10:-5]  # 45 leads: the middle five are the 21st to the 25th
+    assert ids_now(sandbox) == set(left[:20] + left[25:])
+
+
+def test_delete_every_random_is_spread_and_repeatable(sandbox) -> None:
+    faults = Faults(delete_every=2, delete_count=4, delete_from="random")
+    runs = []
+    for _ in range(2):
+        with Sandbox(Project(generate_leads(LEAD_COUNT, seed=4)), faults=faults) as fresh:
+            assert totals(session_for(fresh), fresh, 6) == [60, 60, 56, 56, 52, 52]
+            runs.append(ids_now(fresh))
+    assert runs[0] == runs[1]
+    deleted = sorted(set(range(1, LEAD_COUNT + 1)) - runs[0])
+    assert len(deleted) == 12
+    assert deleted != list(range(1, 13))
+    assert deleted != list(range(LEAD_COUNT - 11, LEAD_COUNT + 1))
+    # Seeded by the request number: the same deletion after another request takes others.
+    left = []
+    for after in (2, 3):
+        faults = Faults(delete_after_request=after, delete_count=4, delete_from="random")
+        with Sandbox(Project(generate_leads(LEAD_COUNT, seed=4)), faults=faults) as fresh:
+            totals(session_for(fresh), fresh, 3)
+            left.append(ids_now(fresh))
+    assert len(left[0]) == len(left[1]) == LEAD_COUNT - 4
+    assert left[0] != left[1]
+
+
+@pytest.mark.parametrize("where", ["oldest", "newest", "middle", "random"])
+def test_insert_and_delete_at_the_same_request_keep_total(api, sandbox, where: str) -> None:
+    newest = max(instant(lead["createdAt"]) for lead in sandbox.project.leads)
+    sandbox.faults = Faults(
+        insert_every=1, insert_count=2, delete_every=1, delete_count=2, delete_from=where
+    )
+    assert totals(api, sandbox, 5) == [LEAD_COUNT] * 5
+    assert len(sandbox.project) == LEAD_COUNT
+    # Deleted first, then created: the last request's new leads all survive, the newest.
+    stamps = {lead["id"]: instant(lead["createdAt"]) for lead in sandbox.project.leads}
+    last = (LEAD_COUNT + 9, LEAD_COUNT + 10)
+    assert set(last) <= set(stamps)
+    assert sorted(stamps, key=lambda lead_id: (stamps[lead_id], lead_id))[-2:] == list(last)
+    assert stamps[last[0]] > newest
+    assert max(stamps) == LEAD_COUNT + 10
+
+
+def test_balanced_changes_shift_pages_unseen(api, sandbox) -> None:
+    by_age = sorted(ids_now(sandbox))
+    sandbox.faults = Faults(insert_every=1, insert_count=3, delete_every=1, delete_count=3)
+    pages = [
+        api.get(sandbox.url + LEADS, params={"sort": "createdAt:asc", "limit": 10, "page": page})
+        for page in (1, 2)
+    ]
+    assert [page.json()["total"] for page in pages] == [LEAD_COUNT, LEAD_COUNT]
+    seen = [lead["id"] for page in pages for lead in page.json()["leads"]]
+    assert seen == by_age[:10] + by_age[13:23]
+
+
+def test_rate_limit_storm(api, sandbox) -> None:
+    sandbox.faults = Faults(rate_limit_from_request=3, rate_limit_count=4, retry_after="2")
+    responses = [api.get(sandbox.url + LEADS, timeout=10) for _ in range(9)]
+    assert [response.status_code for response in responses] == [200, 200] + [429] * 4 + [200] * 3
+    for response in responses[2:6]:
+        assert response.headers["Retry-After"] == "2"
+        assert response.json() == {"message": "Too many requests"}
+    assert [record.status for record in sandbox.requests] == [r.status_code for r in responses]
+    stamps = [record.received_at for record in sandbox.requests]
+    assert stamps == sorted(stamps)
+
+
+def test_rate_limit_storm_with_script_and_periodic_faults(api, sandbox) -> None:
+    sandbox.faults = Faults(
+        rate_limit_from_request=2,
+        rate_limit_count=3,
+        server_error_every=3,
+        script={3: "503", 6: "429"},
+        retry_after=None,
+    )
+    responses = [api.get(sandbox.url + LEADS, timeout=10) for _ in range(7)]
+    # The script wins over the storm, the storm over periodic faults.
+    assert [response.status_code for response in responses] == [200, 429, 503, 429, 200, 429, 200]
+    assert "Retry-After" not in responses[1].headers
+
+
+def test_rate_limit_storm_counts_zero_is_off(api, sandbox) -> None:
+    sandbox.faults = Faults(rate_limit_from_request=1, rate_limit_count=0)
+    assert statuses(api, sandbox, 3) == [200] * 3
 
 
 def test_revoke_key_after_request(api, sandbox) -> None:

@@ -218,3 +218,43 @@ def test_filters_and_sort_match_a_plain_reading(
 
     keys = [key(lead) for lead in served]
     assert keys == sorted(keys, reverse=direction == "desc")
+
+
+def test_add_leads_tied_share_the_millisecond_after_the_newest(sandbox: Sandbox) -> None:
+    project = sandbox.project
+    newest_before = max(instant(lead["createdAt"]) for lead in project.leads)
+    added = project.add_leads(150, tied=True)
+    assert [lead["id"] for lead in added] == list(range(121, 271))
+    assert {instant(lead["createdAt"]) for lead in added} == {
+        newest_before + timedelta(milliseconds=1)
+    }
+
+
+def test_new_leads_are_newer_than_any_deleted_one(sandbox: Sandbox) -> None:
+    project = sandbox.project
+    newest = project.pick_ids(3, "newest")
+    newest_stamp = max(instant(lead["createdAt"]) for lead in project.leads)
+    assert project.delete_leads(newest) == 3
+    # A server stamps creation time: a lead created now is newer than one deleted just now.
+    for tied in (False, True):
+        added = project.add_leads(2, tied=tied)
+        assert all(instant(lead["createdAt"]) > newest_stamp for lead in added)
+
+
+def test_pick_ids(sandbox: Sandbox) -> None:
+    project = sandbox.project
+    by_age = [
+        lead["id"]
+        for lead in sorted(project.leads, key=lambda lead: (instant(lead["createdAt"]), lead["id"]))
+    ]
+    assert project.pick_ids(4) == project.oldest_ids(4) == by_age[:4]
+    assert project.pick_ids(4, "newest") == by_age[::-1][:4]
+    assert project.pick_ids(4, "middle") == by_age[58:62]
+    assert project.pick_ids(500, "oldest") == by_age
+    drawn = project.pick_ids(10, "random", seed=3)
+    assert len(set(drawn)) == 10
+    assert set(drawn) <= set(by_age)
+    assert drawn == project.pick_ids(10, "random", seed=3)
+    assert drawn != project.pick_ids(10, "random", seed=4)
+    with pytest.raises(ValueError, match="where"):
+        project.pick_ids(1, "first")
