@@ -50,8 +50,15 @@ def run_tap(
     config: dict[str, t.Any],
     state: dict[str, t.Any] | None = None,
     catalog: dict[str, t.Any] | None = None,
+    *,
+    expect_error: bool = False,
 ) -> SyncResult:
-    """Run a full sync in this process; an exception is kept, not raised."""
+    """Run a full sync in this process and capture what it wrote.
+
+    An exception from the sync is raised, with the sync's log attached, so a test cannot
+    pass on a sync that crashed. A test of a failure passes `expect_error=True`: the
+    exception is then kept in `SyncResult.error` (None if the sync ended well) for it to check.
+    """
     stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
     stderr = io.StringIO()
     handler = logging.StreamHandler(stderr)
@@ -65,6 +72,10 @@ def run_tap(
         error = exc
     finally:
         logging.getLogger().removeHandler(handler)
+    if error is not None and not expect_error:
+        if hasattr(error, "add_note"):  # Python 3.11+
+            error.add_note(f"--- the sync's log, last lines:\n{stderr.getvalue()[-4000:]}")
+        raise error
     stdout.seek(0)
     messages = [json.loads(line) for line in stdout.read().splitlines() if line.strip()]
     return SyncResult(messages=messages, error=error, log=stderr.getvalue())

@@ -364,4 +364,5 @@ def test_deselected_properties_are_left_out_nested_ones_too(sandbox: Sandbox) ->
 def test_with_every_property_selected_records_are_complete(sandbox: Sandbox) -> None:
     result = run_tap(config_for(sandbox), catalog=catalog_without())
 
+    assert len(result.records) == 1000
     assert all(set(record) == LEAD_FIELDS for record in result.records)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -68,12 +69,15 @@ def test_a_checkpoint_still_follows_every_page_in_order() -> None:
 def test_parallel_pages_are_faster_when_each_request_is_slow() -> None:
     with Sandbox(Project(generate_leads(1000, seed=33)), faults=Faults(latency_ms=60)) as server:
         started = time.monotonic()
-        run_tap(config_for(server))
+        one_at_a_time = run_tap(config_for(server))
         sequential = time.monotonic() - started
         started = time.monotonic()
-        run_tap(config_for(server, max_parallel_requests=4))
+        four_at_once = run_tap(config_for(server, max_parallel_requests=4))
         parallel = time.monotonic() - started
 
+    # Only a complete sync counts: one that stopped early would be fast too.
+    assert len(one_at_a_time.ids) == len(set(one_at_a_time.ids)) == 1000
+    assert four_at_once.ids == one_at_a_time.ids
     assert parallel < sequential * 0.6
 
 
@@ -128,3 +132,24 @@ def test_a_burst_of_429s_halves_the_parallelism_once(monkeypatch) -> None:
     assert result.error is None
     assert result.log.count("rate limited; now at most") == 1
     assert "now at most 4 requests at once" in result.log
+
+
+def test_repeated_429s_halve_the_parallelism_from_4_to_2_to_1(monkeypatch) -> None:
+    monkeypatch.setattr(LeadTrackrStream, "sleep", staticmethod(lambda seconds, cancelled: None))
+    latency = 0.05
+    leads = generate_leads(4000, seed=37)
+    faults = Faults(rate_limit_every=6, retry_after="0", latency_ms=latency * 1000)
+    with Sandbox(Project(leads), faults=faults) as server:
+        result = run_tap(config_for(server, max_parallel_requests=4))
+
+        arrivals = sorted(request.received_at for request in lead_requests(server))
+    assert sorted(result.ids) == sorted(lead["id"] for lead in leads)
+    assert re.findall(r"rate limited; now at most (\d+) requests at once", result.log) == ["2", "1"]
+    # The sandbox holds every request `latency` seconds: one that arrived less than that
+    # before another was still in flight when the other arrived.
+    in_flight = [
+        1 + sum(1 for earlier in arrivals[:index] if arrival - earlier < latency)
+        for index, arrival in enumerate(arrivals)
+    ]
+    assert max(in_flight[:10]) == 4
+    assert in_flight[-10:] == [1] * 10

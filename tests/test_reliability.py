@@ -107,7 +107,9 @@ def test_a_400_quotes_the_server_and_names_the_setting(project) -> None:
 
 def test_a_404_names_the_url_setting(project) -> None:
     with Sandbox(project) as server:
-        result = run_tap(config_for(server, api_url=server.url + "/wrong-prefix"))
+        result = run_tap(
+            config_for(server, api_url=server.url + "/wrong-prefix"), expect_error=True
+        )
 
     assert result.error is not None
     assert "404" in str(result.error)
@@ -117,7 +119,7 @@ def test_a_404_names_the_url_setting(project) -> None:
 
 def test_a_key_revoked_mid_sync_stops_with_state_at_the_last_emitted_page(project) -> None:
     with Sandbox(project, faults=Faults(revoke_key_after_request=2)) as server:
-        result = run_tap(config_for(server))
+        result = run_tap(config_for(server), expect_error=True)
 
     assert "rejected the API key" in str(result.error)
     assert_a_prefix_with_its_checkpoint(result, project)
@@ -214,7 +216,7 @@ def test_back_off_without_retry_after_grows_exponentially_with_jitter(waits) -> 
 def test_exhausted_retries_name_the_status_and_path_and_the_state_resumes(project, waits) -> None:
     faults = Faults(script=dict.fromkeys(range(3, 12), "503"))
     with Sandbox(project, faults=faults) as server:
-        failed = run_tap(config_for(server, max_retries=2))
+        failed = run_tap(config_for(server, max_retries=2), expect_error=True)
 
         assert "503" in str(failed.error)
         assert "/api/leads/getLeads" in str(failed.error)
@@ -287,7 +289,7 @@ def break_page(monkeypatch: pytest.MonkeyPatch, number: int, damage) -> None:
 def test_a_lead_without_its_key_fields_stops_the_sync(monkeypatch, missing) -> None:
     break_page(monkeypatch, 2, lambda leads: leads[50].pop(missing))
     with Sandbox(Project(generate_leads(250, seed=4))) as server:
-        result = run_tap(config_for(server))
+        result = run_tap(config_for(server), expect_error=True)
 
     assert "without `id` or `createdAt`" in str(result.error)
     assert "page 2" in str(result.error)
@@ -298,7 +300,7 @@ def test_a_lead_without_its_key_fields_stops_the_sync(monkeypatch, missing) -> N
 def test_leads_out_of_created_at_order_stop_the_sync(monkeypatch) -> None:
     break_page(monkeypatch, 1, lambda leads: leads.reverse())
     with Sandbox(Project(generate_leads(250, seed=4))) as server:
-        result = run_tap(config_for(server))
+        result = run_tap(config_for(server), expect_error=True)
 
     assert "out of `createdAt` order" in str(result.error)
     assert result.records == []
@@ -309,7 +311,7 @@ def test_leads_outside_the_requested_window_stop_the_sync(monkeypatch) -> None:
     leads = generate_leads(250, seed=4)
     break_page(monkeypatch, 1, lambda page: page.insert(0, dict(leads[0])))
     with Sandbox(Project(leads)) as server:
-        result = run_tap(config_for(server, start_date=leads[100]["createdAt"]))
+        result = run_tap(config_for(server, start_date=leads[100]["createdAt"]), expect_error=True)
 
     assert "did not apply the date filter" in str(result.error)
     assert result.records == []
@@ -339,7 +341,9 @@ def test_a_redirect_is_not_followed_and_names_the_url_setting() -> None:
     port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        result = run_tap({"api_key": "k-secret", "api_url": f"http://127.0.0.1:{port}"})
+        result = run_tap(
+            {"api_key": "k-secret", "api_url": f"http://127.0.0.1:{port}"}, expect_error=True
+        )
     finally:
         server.shutdown()
 
@@ -372,7 +376,7 @@ def test_an_unreadable_bookmark_in_the_state_is_named(project) -> None:
         }
     }
     with Sandbox(project) as server:
-        result = run_tap(config_for(server), state=state)
+        result = run_tap(config_for(server), state=state, expect_error=True)
 
         assert server.requests == []
     assert "'last tuesday' is not an ISO 8601 timestamp" in str(result.error)

@@ -61,7 +61,7 @@ def test_restarts_from_the_last_state_deliver_every_lead(
             )
             delivered, state, kills = set(), None, list(kill_points)
             for _ in range(100):
-                result = run_tap(config, state=state)
+                result = run_tap(config, state=state, expect_error=True)
                 messages = result.messages
                 killed = bool(kills) and kills[0] < len(messages)
                 if killed:

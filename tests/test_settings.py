@@ -53,7 +53,7 @@ BAD_SETTINGS = {
 def test_a_bad_setting_is_refused_before_any_request(sandbox: Sandbox, case: str) -> None:
     settings, named = BAD_SETTINGS[case]
 
-    result = run_tap(config_for(sandbox, **settings))
+    result = run_tap(config_for(sandbox, **settings), expect_error=True)
 
     assert result.error is not None
     assert named in str(result.error) + " ".join(getattr(result.error, "errors", []))
@@ -67,7 +67,7 @@ def test_a_missing_api_key_is_refused_before_any_request(sandbox: Sandbox, api_k
     if api_key is not None:
         config["api_key"] = api_key
 
-    result = run_tap(config)
+    result = run_tap(config, expect_error=True)
 
     assert "api_key" in str(result.error) + " ".join(getattr(result.error, "errors", []))
     assert sandbox.requests == []

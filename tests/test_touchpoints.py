@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import typing as t
 from collections import Counter, defaultdict
+from datetime import timedelta
 from urllib.parse import quote, unquote
 
 import pytest
@@ -13,11 +14,13 @@ from hypothesis import strategies as st
 
 from tap_leadtrackr import streams
 from tap_leadtrackr.channel_flow import Session, parse_channel_flow, percent_decoded, touchpoints
-from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
+from tap_leadtrackr.sandbox import Faults, Project, Sandbox, generate_leads
 from tap_leadtrackr.sandbox.data import MALFORMED_CHANNEL_FLOWS
 from tap_leadtrackr.schemas import TOUCHPOINT_SCHEMA
 from tap_leadtrackr.tap import TapLeadTrackr
+from tap_leadtrackr.timestamps import format_timestamp, parse_timestamp
 from tests.conftest import SyncResult, bookmark_of, config_for, lead_requests, run_tap
+from tests.touchpoint_reference import expected_touchpoints, reference_touchpoints
 
 UNKNOWN_FORM = "had a channelFlow in no known form"
 
@@ -266,12 +269,15 @@ def catalog_selecting(config: dict[str, t.Any], *selected: str) -> dict[str, t.A
 
 
 def sync(
-    server: Sandbox, *selected: str, state: dict | None = None, **settings: t.Any
+    server: Sandbox,
+    *selected: str,
+    state: dict | None = None,
+    expect_error: bool = False,
+    **settings: t.Any,
 ) -> SyncResult:
     config = config_for(server, **settings)
-    result = run_tap(config, state=state, catalog=catalog_selecting(config, *selected))
-    assert result.error is None, result.error
-    return result
+    catalog = catalog_selecting(config, *selected)
+    return run_tap(config, state=state, catalog=catalog, expect_error=expect_error)
 
 
 def records_of(result: SyncResult, stream: str) -> list[dict[str, t.Any]]:
@@ -287,11 +293,6 @@ def by_lead(records: list[dict[str, t.Any]]) -> dict[int, list[dict[str, t.Any]]
     for record in records:
         grouped[record["lead_id"]].append(record)
     return grouped
-
-
-def expected_touchpoints(lead: dict[str, t.Any]) -> list[dict[str, t.Any]]:
-    sessions = parse_channel_flow(lead["channelFlow"]) or []
-    return touchpoints(lead["id"], lead["createdAt"], sessions)
 
 
 def pages_requested(server: Sandbox) -> list[dict[str, str]]:
@@ -348,9 +349,7 @@ def test_channel_flows_in_no_known_form_are_counted_and_reported_once(sandbox: S
     result = sync(sandbox, LEADS, TOUCHPOINTS, page_size=50)
 
     unknown = [
-        lead["id"]
-        for lead in records_of(result, LEADS)
-        if parse_channel_flow(lead["channelFlow"]) is None
+        lead["id"] for lead in records_of(result, LEADS) if reference_touchpoints(lead) is None
     ]
     assert unknown, "the generated project should hold malformed journeys"
     assert not set(unknown) & {r["lead_id"] for r in records_of(result, TOUCHPOINTS)}
@@ -360,9 +359,7 @@ def test_channel_flows_in_no_known_form_are_counted_and_reported_once(sandbox: S
 
 def test_a_project_without_odd_channel_flows_reports_nothing() -> None:
     leads = [
-        lead
-        for lead in generate_leads(200, seed=4)
-        if parse_channel_flow(lead["channelFlow"]) is not None
+        lead for lead in generate_leads(200, seed=4) if reference_touchpoints(lead) is not None
     ]
     with Sandbox(Project(leads)) as server:
         result = sync(server, LEADS, TOUCHPOINTS)
@@ -562,3 +559,226 @@ def test_a_lead_without_a_channel_flow_field_is_read_without_touchpoints() -> No
 
     assert len(records_of(result, "leads")) == 30
     assert leads[4]["id"] not in {tp["lead_id"] for tp in records_of(result, TOUCHPOINTS)}
+
+
+# Touchpoints when the sync does not go straight through ----------------------------------
+#
+# Each test replays what a target received, over one run or several, and checks at every
+# STATE that resuming from it skips no touchpoint, and at the end that every one arrived.
+
+Key = tuple[int, int]
+
+
+def replay(
+    runs: list[list[dict[str, t.Any]]],
+    leads: list[dict[str, t.Any]],
+    *,
+    may_include: t.Sequence[dict[str, t.Any]] = (),
+) -> dict[Key, dict[str, t.Any]]:
+    """The touchpoints a target holds after these runs' messages, upserted on their key.
+
+    At every STATE: its touchpoints bookmark is not older than the one before, and each of
+    `leads` created before it has all its touchpoints already (the leads at the bookmark
+    itself come again). Every touchpoint is one of `leads` or `may_include` (leads deleted
+    during the sync), with the values the reference reads from its channel flow.
+    """
+    reference = {
+        (record["lead_id"], record["position"]): record
+        for lead in [*may_include, *leads]
+        for record in expected_touchpoints(lead)
+    }
+    oldest_first = sorted(leads, key=lambda lead: lead["createdAt"])
+    delivered: dict[Key, dict[str, t.Any]] = {}
+    previous: str | None = None
+    for messages in runs:
+        for message in messages:
+            if message["type"] == "RECORD" and message["stream"] == TOUCHPOINTS:
+                record = message["record"]
+                key = (record["lead_id"], record["position"])
+                assert record == reference.get(key), f"touchpoint {key} is not the expected one"
+                delivered[key] = record
+            elif message["type"] == "STATE" and (
+                bookmark := touchpoints_bookmark(message["value"])
+            ):
+                assert previous is None or bookmark >= previous, "the bookmark moved back"
+                previous = bookmark
+                for lead in oldest_first:
+                    if lead["createdAt"] >= bookmark:
+                        break
+                    for record in expected_touchpoints(lead):
+                        key = (record["lead_id"], record["position"])
+                        assert key in delivered, (
+                            f"a state at {bookmark} skips touchpoint {key} of a lead created "
+                            f"at {lead['createdAt']}"
+                        )
+    return delivered
+
+
+def every_touchpoint(leads: list[dict[str, t.Any]]) -> set[Key]:
+    return {(r["lead_id"], r["position"]) for lead in leads for r in expected_touchpoints(lead)}
+
+
+def last_state_in(messages: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
+    states = [message["value"] for message in messages if message["type"] == "STATE"]
+    return states[-1] if states else None
+
+
+def newest(leads: list[dict[str, t.Any]]) -> str:
+    return max(lead["createdAt"] for lead in leads)
+
+
+def kill_point(messages: list[dict[str, t.Any]], where: str, page: int, page_size: int) -> int:
+    """How many messages a run killed at `where` in page `page` (from 1) had written."""
+    first_lead = (page - 1) * page_size
+    leads_seen = 0
+    for index, message in enumerate(messages):
+        if message["type"] == "RECORD" and message["stream"] == LEADS:
+            leads_seen += 1
+            if where == "among the leads" and leads_seen == first_lead + page_size // 2:
+                return index + 1
+        elif message["type"] == "STATE" and leads_seen == first_lead + page_size:
+            # The page's checkpoint comes before its touchpoints.
+            after = messages[index + 1 :]
+            assert after[0]["type"] == "RECORD"
+            assert after[0]["stream"] == TOUCHPOINTS
+            if where == "after the leads' checkpoint":
+                return index + 1
+            touchpoints_of_page = next(
+                n
+                for n, m in enumerate(after)
+                if m["type"] != "RECORD" or m["stream"] != TOUCHPOINTS
+            )
+            return index + 1 + touchpoints_of_page // 2
+    raise AssertionError(f"no page {page}")
+
+
+@pytest.mark.parametrize("parallel", [1, 4])
+@pytest.mark.parametrize(
+    "where", ["among the leads", "after the leads' checkpoint", "among the touchpoints"]
+)
+def test_a_sync_killed_mid_page_resumes_from_its_last_state_with_every_touchpoint(
+    sandbox: Sandbox, parallel: int, where: str
+) -> None:
+    settings = {"page_size": 50, "max_parallel_requests": parallel}
+    whole = sync(sandbox, LEADS, TOUCHPOINTS, **settings)
+    # What a run killed there had written: its output up to that point.
+    killed = whole.messages[: kill_point(whole.messages, where, page=7, page_size=50)]
+    state = last_state_in(killed)
+    assert touchpoints_bookmark(state or {}), "the kill should come after a checkpoint"
+
+    resumed = sync(sandbox, LEADS, TOUCHPOINTS, state=state, **settings)
+
+    leads = sandbox.project.leads
+    delivered = replay([killed, resumed.messages], leads)
+    assert set(delivered) == every_touchpoint(leads)
+    assert touchpoints_bookmark(resumed.last_state) == resumed.bookmark == newest(leads)
+    lead_ids = {m["record"]["id"] for m in killed if m["type"] == "RECORD" and m["stream"] == LEADS}
+    assert lead_ids | {r["id"] for r in records_of(resumed, LEADS)} == {
+        lead["id"] for lead in leads
+    }
+
+
+@pytest.mark.parametrize("parallel", [1, 4])
+def test_runs_killed_again_and_again_deliver_every_touchpoint_in_the_end(
+    sandbox: Sandbox, parallel: int
+) -> None:
+    settings = {"page_size": 50, "max_parallel_requests": parallel}
+    runs: list[list[dict[str, t.Any]]] = []
+    state = None
+    # Messages each run writes before it is killed; the last run goes to the end.
+    for kill_after in [333, 1, 517, 90, 1204, None]:
+        result = sync(sandbox, LEADS, TOUCHPOINTS, state=state, **settings)
+        written = result.messages[:kill_after]
+        runs.append(written)
+        state = last_state_in(written) or state
+
+    leads = sandbox.project.leads
+    assert set(replay(runs, leads)) == every_touchpoint(leads)
+    assert touchpoints_bookmark(state or {}) == newest(leads)
+
+
+def test_parallel_pages_give_the_touchpoints_and_checkpoints_of_a_sequential_sync() -> None:
+    leads = generate_leads(1500, seed=23)
+    with Sandbox(Project(leads), faults=Faults(latency_ms=5)) as server:
+        sequential = sync(server, LEADS, TOUCHPOINTS, page_size=50)
+        parallel = sync(server, LEADS, TOUCHPOINTS, page_size=50, max_parallel_requests=4)
+
+    assert records_of(parallel, TOUCHPOINTS) == records_of(sequential, TOUCHPOINTS)
+    assert [touchpoints_bookmark(s) for s in parallel.states] == [
+        touchpoints_bookmark(s) for s in sequential.states
+    ]
+    assert set(replay([parallel.messages], leads)) == every_touchpoint(leads)
+    assert touchpoints_bookmark(parallel.last_state) == newest(leads)
+
+
+def test_touchpoints_of_leads_read_again_by_the_lookback_come_again() -> None:
+    with Sandbox(Project(generate_leads(800, seed=13))) as server:
+        first = sync(server, LEADS, TOUCHPOINTS)
+        bookmark = touchpoints_bookmark(first.last_state)
+        added = server.project.add_leads(40)
+        assert bookmark
+
+        second = sync(
+            server,
+            LEADS,
+            TOUCHPOINTS,
+            state=first.last_state,
+            page_size=10,
+            lookback_window_days=30,
+        )
+        leads = server.project.leads
+
+    window_start = format_timestamp(parse_timestamp(bookmark) - timedelta(days=30))
+    read_again = [lead for lead in leads if window_start <= lead["createdAt"] <= bookmark]
+    assert len(read_again) > 20, "the window should span pages"
+    assert every_touchpoint(read_again), "the window should hold journeys"
+    assert {r["id"] for r in records_of(second, LEADS)} == {
+        lead["id"] for lead in [*read_again, *added]
+    }
+    replay([first.messages, second.messages], leads)
+    second_touchpoints = {(r["lead_id"], r["position"]) for r in records_of(second, TOUCHPOINTS)}
+    assert second_touchpoints == every_touchpoint([*read_again, *added])
+    # The bookmark never moves back, within the run or from the run before.
+    assert all(
+        touchpoints_bookmark(state) >= bookmark
+        for state in second.states
+        if touchpoints_bookmark(state)
+    )
+    assert touchpoints_bookmark(second.last_state) == newest(leads)
+
+
+@pytest.mark.parametrize("parallel", [1, 4])
+def test_touchpoints_of_every_surviving_lead_arrive_when_leads_are_deleted_mid_sync(
+    parallel: int,
+) -> None:
+    leads = generate_leads(1000, seed=24)
+    faults = Faults(delete_after_request=3, delete_count=37)
+    with Sandbox(Project(leads), faults=faults) as server:
+        result = sync(server, LEADS, TOUCHPOINTS, max_parallel_requests=parallel)
+        survivors = server.project.leads
+
+    assert len(survivors) == len(leads) - 37
+    delivered = replay([result.messages], survivors, may_include=leads)
+    assert every_touchpoint(survivors) <= set(delivered)
+    assert touchpoints_bookmark(result.last_state) == newest(survivors)
+
+
+@pytest.mark.parametrize("parallel", [1, 4])
+def test_a_sync_that_fails_mid_way_checkpoints_no_touchpoint_it_did_not_write(
+    parallel: int,
+) -> None:
+    leads = generate_leads(1000, seed=25)
+    settings = {"page_size": 50, "max_parallel_requests": parallel}
+    with Sandbox(Project(leads), faults=Faults(revoke_key_after_request=6)) as server:
+        failed = sync(server, LEADS, TOUCHPOINTS, expect_error=True, **settings)
+        server.faults = Faults()
+        resumed = sync(server, LEADS, TOUCHPOINTS, state=failed.last_state, **settings)
+
+    assert "rejected the API key" in str(failed.error)
+    written = records_of(failed, TOUCHPOINTS)
+    assert written, "the sync should fail after some touchpoints"
+    assert len(records_of(failed, LEADS)) < len(leads)
+    # Every checkpoint of the failed run, its last one included, covers what came before it.
+    replay([failed.messages], leads)
+    assert touchpoints_bookmark(failed.last_state) <= max(r["createdAt"] for r in written)
+    assert set(replay([failed.messages, resumed.messages], leads)) == every_touchpoint(leads)

@@ -10,8 +10,8 @@ from collections import Counter
 from pathlib import Path
 
 from scripts.warehouse_report import format_report, read_warehouse
-from tap_leadtrackr.channel_flow import parse_channel_flow, touchpoints
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
+from tests import touchpoint_reference as reference
 from tests.e2e.conftest import Meltano, lead_requests, query_duckdb, sandbox_env
 
 LEADS = 600
@@ -21,37 +21,36 @@ TOUCHPOINT_ROWS = """
         campaign, content, term, landing_page, is_first_touch, is_last_touch
     from leadtrackr.lead_touchpoints
 """
+COLUMNS = (
+    "lead_id",
+    "position",
+    "occurred_at",
+    "source",
+    "medium",
+    "campaign",
+    "content",
+    "term",
+    "landing_page",
+    "is_first_touch",
+    "is_last_touch",
+)
+"""The record fields `TOUCHPOINT_ROWS` selects, in its order."""
 
 
 def expected_touchpoints(leads: list[dict[str, t.Any]]) -> set[tuple[t.Any, ...]]:
-    """The rows the warehouse must hold: each lead's sessions, as the tap's parser reads them."""
-    rows = set()
-    for lead in leads:
-        sessions = parse_channel_flow(lead["channelFlow"]) or []
-        for record in touchpoints(lead["id"], lead["createdAt"], sessions):
-            rows.add(
-                (
-                    record["lead_id"],
-                    record["position"],
-                    record["occurred_at"],
-                    record["source"],
-                    record["medium"],
-                    record["campaign"],
-                    record["content"],
-                    record["term"],
-                    record["landing_page"],
-                    record["is_first_touch"],
-                    record["is_last_touch"],
-                )
-            )
-    return rows
+    """The rows the warehouse must hold: each lead's sessions, read without the tap's parser."""
+    return {
+        tuple(record[column] for column in COLUMNS)
+        for lead in leads
+        for record in reference.expected_touchpoints(lead)
+    }
 
 
 def sessions_per_lead(leads: list[dict[str, t.Any]]) -> Counter[int]:
     counts: Counter[int] = Counter()
     for lead in leads:
-        if sessions := parse_channel_flow(lead["channelFlow"]):
-            counts[lead["id"]] = len(sessions)
+        if records := reference.expected_touchpoints(lead):
+            counts[lead["id"]] = len(records)
     return counts
 
 
