@@ -1,7 +1,7 @@
-"""The LeadTrackr base stream: requests, authentication, errors, retries and pages.
+"""The LeadTrackr base stream: requests, authentication, errors and retries.
 
-Everything that is true of any LeadTrackr list endpoint lives here; `streams.py` says
-what is particular to the leads list.
+Everything that is true of any request to LeadTrackr lives here; `paging.py` says in
+which order pages are asked for, and `streams.py` what is particular to the leads list.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import re
 import sys
 import threading
 import typing as t
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -22,12 +21,10 @@ from urllib.parse import urlparse
 
 import msgspec
 import requests
-import requests.adapters
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.pagination import PageNumberPaginator
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import PageContext
@@ -51,8 +48,8 @@ MAX_RETRY_AFTER_SECONDS = 600.0
 
 _QUERY = re.compile(r"\?[^\s'\")]*")
 
-#: How often one sync pages again after deletions before it gives up.
-MAX_RESTARTS = 20
+#: The order a sync reads leads in: oldest first, so the bookmark can follow.
+OLDEST_FIRST = "createdAt:asc"
 
 #: Failures of the connection itself, which a later try may not meet.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
@@ -83,14 +80,71 @@ class ContractError(FatalAPIError):
 
 
 @dataclass(frozen=True, slots=True)
-class Page:
-    """One decoded page of a list endpoint."""
+class PageRequest:
+    """What one `getLeads` request asks for: a page of a `createdAt` range in one order."""
 
-    number: int
+    since: str | None = None
+    """`createdAt[gte]`, or no lower bound."""
+    until: str | None = None
+    """`createdAt[lte]`, or no upper bound."""
+    page: int = 1
+    sort: str = OLDEST_FIRST
+    limit: int | None = None
+    """Leads per page; None for `page_size`."""
+
+    def __str__(self) -> str:
+        """Name the page in messages: its number and range, never a filter value."""
+        return (
+            f"page {self.page} of leads created {self.since or '-inf'} .. "
+            f"{self.until or '+inf'} ({self.sort})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One decoded page of a list endpoint, and the request it answers."""
+
+    request: PageRequest
     records: list[dict[str, t.Any]]
     total: int
     total_pages: int
     has_more: bool
+
+
+class RateLimitGate:
+    """Holds every request of a stream while one of its threads waits out a 429.
+
+    `Retry-After` binds the client, not the page that met it: while any thread waits
+    before its retry, no other thread sends anything.
+    """
+
+    def __init__(self) -> None:
+        self._holders = 0
+        self._opened = threading.Condition()
+
+    def hold(self) -> None:
+        """Close the gate until a matching `release`."""
+        with self._opened:
+            self._holders += 1
+
+    def release(self) -> None:
+        """Open the gate again once no thread holds it."""
+        with self._opened:
+            self._holders -= 1
+            if not self._holders:
+                self._opened.notify_all()
+
+    def pass_through(self, cancelled: threading.Event) -> None:
+        """Return once the gate is open (at once if it is), or when `cancelled` is set."""
+        with self._opened:
+            # Woken when the gate opens; the timeout only notices a cancellation.
+            while self._holders and not cancelled.is_set():
+                self._opened.wait(0.05)
+
+
+def api_key_of(config: t.Mapping[str, t.Any]) -> str:
+    """The configured API key without the surrounding white space a copy may add."""
+    return str(config.get("api_key") or "").strip()
 
 
 def retry_after_seconds(response: requests.Response | None) -> float | None:
@@ -126,13 +180,18 @@ def describe_failure(exc: Exception) -> str:
     return f"{type(exc).__name__}: {_QUERY.sub('', str(exc))}"
 
 
-class LeadTrackrStream(RESTStream[int]):
-    """A page-numbered LeadTrackr list endpoint, read oldest first."""
+class LeadTrackrStream(RESTStream[PageRequest]):
+    """A LeadTrackr list endpoint, read oldest first (see `paging.py` for the order)."""
 
     #: The key of the record list in the response envelope.
     records_key: str = "leads"
 
     _slow_down_lock = threading.Lock()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Shared by every thread fetching this stream's pages.
+        self.rate_limit = RateLimitGate()
 
     @staticmethod
     def sleep(seconds: float, cancelled: threading.Event) -> None:
@@ -148,8 +207,10 @@ class LeadTrackrStream(RESTStream[int]):
     @cached_property
     def authenticator(self) -> APIKeyAuthenticator:
         # Read for every request: built once.
+        # Stripped: a key read from a file or a CRLF `.env` ends in a line break, which
+        # the HTTP library rejects with a message quoting the whole header value.
         return APIKeyAuthenticator(
-            key="X-API-Key", value=self.config.get("api_key", ""), location="header"
+            key="X-API-Key", value=api_key_of(self.config), location="header"
         )
 
     @override
@@ -173,8 +234,17 @@ class LeadTrackrStream(RESTStream[int]):
         return int(self.config.get("max_retries", 8))
 
     @override
-    def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict:
-        return {"page": next_page_token or 1, "limit": self.page_size}
+    def get_url_params(
+        self, context: Context | None, next_page_token: PageRequest | None
+    ) -> dict[str, t.Any]:
+        ask = next_page_token or PageRequest()
+        return {
+            "page": ask.page,
+            "limit": ask.limit or self.page_size,
+            "sort": ask.sort,
+            "createdAt[gte]": ask.since,
+            "createdAt[lte]": ask.until,
+        }
 
     # Errors -----------------------------------------------------------------------------
 
@@ -221,7 +291,7 @@ class LeadTrackrStream(RESTStream[int]):
 
     def redact(self, text: str) -> str:
         """Hide the API key in text from the server (a proxy page may echo the headers)."""
-        key = self.config.get("api_key")
+        key = api_key_of(self.config)
         return text.replace(key, "<api_key>") if key else text
 
     def blame(self, server_says: str) -> str:
@@ -233,7 +303,7 @@ class LeadTrackrStream(RESTStream[int]):
     def fetch_page(
         self,
         request: requests.PreparedRequest,
-        number: int,
+        ask: PageRequest,
         cancelled: threading.Event | None = None,
     ) -> Page:
         """Get and decode one page, trying again on transient failures.
@@ -243,43 +313,67 @@ class LeadTrackrStream(RESTStream[int]):
         cancelled = cancelled or threading.Event()
         sent_at_parallelism = self.parallelism
         for attempt in range(1, self.max_retries + 2):
+            self.rate_limit.pass_through(cancelled)
+            if cancelled.is_set():
+                raise FetchCancelledError(ask)
             try:
                 # Not followed: a redirect would carry the API key header to another host.
                 response = self.requests_session.send(
                     request, timeout=self.timeout, allow_redirects=False
                 )
                 self.validate_response(response)
-                return self.decode_page(response, number)
+                return self.decode_page(response, ask)
             except TRANSIENT_ERRORS as exc:
-                if attempt > self.max_retries:
-                    msg = (
-                        f"Giving up on page {number} of {self.path} after {attempt} tries "
-                        f"(`max_retries` is {self.max_retries}); last failure: "
-                        f"{describe_failure(exc)}."
-                    )
-                    raise RetriesExhaustedError(msg) from exc
-                wait = self.retry_wait(exc, attempt)
-                if isinstance(exc, RetriableAPIError) and is_rate_limit(exc.response):
-                    self.slow_down(sent_at_parallelism)
-                self.log(
-                    "Page %d of %s failed (%s); try %d of %d in %.1f s",
-                    number,
-                    self.path,
-                    describe_failure(exc),
-                    attempt + 1,
-                    self.max_retries + 1,
-                    wait,
-                    level=logging.WARNING,
+                error, failure = exc, describe_failure(exc)
+            # Out of the handler, so that no exception chain (which holds the URL with its
+            # filter values) reaches a log.
+            if attempt > self.max_retries:
+                msg = (
+                    f"Giving up on {ask} from {self.path} after {attempt} tries "
+                    f"(`max_retries` is {self.max_retries}); last failure: {failure}."
                 )
-                self.sleep(wait, cancelled)
-                if cancelled.is_set():
-                    raise FetchCancelledError(number) from exc
+                raise RetriesExhaustedError(msg)
+            self.wait_to_retry(error, attempt, ask, failure, sent_at_parallelism, cancelled)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def build_request(self, context: Context | None, number: int) -> requests.PreparedRequest:
+    def wait_to_retry(
+        self,
+        exc: Exception,
+        attempt: int,
+        ask: PageRequest,
+        failure: str,
+        sent_at_parallelism: int,
+        cancelled: threading.Event,
+    ) -> None:
+        """Wait before the next try; after a 429, every thread of the stream waits too."""
+        wait = self.retry_wait(exc, attempt)
+        rate_limited = isinstance(exc, RetriableAPIError) and is_rate_limit(exc.response)
+        if rate_limited:
+            self.slow_down(sent_at_parallelism)
+        self.log(
+            "%s of %s failed (%s); try %d of %d in %.1f s",
+            str(ask).capitalize(),
+            self.path,
+            failure,
+            attempt + 1,
+            self.max_retries + 1,
+            wait,
+            level=logging.WARNING,
+        )
+        if rate_limited:
+            self.rate_limit.hold()
+        try:
+            self.sleep(wait, cancelled)
+        finally:
+            if rate_limited:
+                self.rate_limit.release()
+        if cancelled.is_set():
+            raise FetchCancelledError(ask)
+
+    def build_request(self, context: Context | None, ask: PageRequest) -> requests.PreparedRequest:
         """Prepare the authenticated request for one page."""
         request = self.get_http_request(
-            page=PageContext(stream_context=context, next_page_token=number)
+            page=PageContext(stream_context=context, next_page_token=ask)
         )
         return self.build_prepared_request(
             method=request.method,
@@ -305,77 +399,35 @@ class LeadTrackrStream(RESTStream[int]):
         nominal = min(MAX_BACKOFF_SECONDS, 2.0 ** (attempt - 1))
         return nominal * random.uniform(0.5, 1.0)
 
-    def decode_page(self, response: requests.Response, number: int) -> Page:
-        """Decode the documented envelope; anything else is a transient failure.
+    def decode_page(self, response: requests.Response, ask: PageRequest) -> Page:
+        """Decode the documented envelope.
 
-        A truncated body or a proxy's HTML page can arrive with status 200.
+        A body that is not JSON (a truncated body, a proxy's HTML page, both seen with
+        status 200) is a transient failure; JSON of another shape breaks the contract.
+        Neither message quotes the body: it may hold leads' personal data.
         """
         try:
             body = msgspec.json.decode(response.content)
-            page = Page(
-                number=number,
-                records=body[self.records_key],
-                total=body["total"],
-                total_pages=body["totalPages"],
-                has_more=body["hasMore"],
+        except msgspec.DecodeError:
+            kind = response.headers.get("Content-Type", "no content type")
+            msg = (
+                f"200 from {self.path} with a body that is not JSON "
+                f"({len(response.content):,} bytes, {kind})"
             )
-            if not isinstance(page.records, list) or not isinstance(page.has_more, bool):
-                raise TypeError(page)
-        except (msgspec.DecodeError, KeyError, TypeError) as exc:
-            raise RetriableAPIError(
-                f"200 from {self.path} with a body that is not the documented JSON: "
-                f"{self.redact(response.text[:120])!r}",
-                response,
-            ) from exc
-        return page
-
-    def read_pages(self, context: Context | None) -> t.Iterator[Page]:
-        """Yield pages in order until the API says there are no more.
-
-        `hasMore` decides: N records cost ceil(N / page_size) requests, with no empty
-        page at the end. If `total` drops between two pages, records were deleted and
-        the later pages have shifted towards the start, so this page may have skipped
-        some: it is thrown away and paging starts again after what was already emitted.
-        With `max_parallel_requests` > 1 the next pages are fetched ahead, never past the
-        last page the API announced, and still handed on strictly in order.
-        """
-        paginator, total, restarts = self.get_new_paginator(), None, 0
-        with PageFetcher(self, context) as fetcher:
-            while True:
-                page = fetcher.get(paginator.current_value)
-                if total is not None and page.total < total:
-                    restarts += 1
-                    if restarts > MAX_RESTARTS:
-                        msg = (
-                            f"{self.name}: records kept disappearing while paging "
-                            f"({restarts} times); stopping rather than skip any. The last "
-                            "state resumes after the records already emitted."
-                        )
-                        raise ContractError(msg)
-                    self.log(
-                        "%s: the total fell from %d to %d while paging (deleted records); "
-                        "paging again from the last record emitted",
-                        self.name,
-                        total,
-                        page.total,
-                        level=logging.WARNING,
-                    )
-                    fetcher.discard()
-                    self.restart_after_emitted()
-                    paginator, total = self.get_new_paginator(), None
-                    continue
-                total = page.total
-                self.log_progress(page)
-                yield page
-                paginator.advance(page)  # type: ignore[arg-type]  # reads the decoded page
-                if paginator.finished:
-                    return
-                ahead = paginator.current_value
-                fetcher.prefetch(range(ahead, min(ahead + self.parallelism, page.total_pages + 1)))
-
-    @override
-    def get_new_paginator(self) -> HasMorePaginator:
-        return HasMorePaginator()
+            raise RetriableAPIError(msg, response) from None
+        if wrong := envelope_errors(body, self.records_key):
+            msg = (
+                f"LeadTrackr answered {ask} with an envelope this tap cannot page "
+                f"through: {'; '.join(wrong)}. The sync stops rather than guess."
+            )
+            raise ContractError(msg)
+        return Page(
+            request=ask,
+            records=body[self.records_key],
+            total=body["total"],
+            total_pages=body["totalPages"],
+            has_more=body["hasMore"],
+        )
 
     def slow_down(self, sent_at_parallelism: int) -> None:
         """After a 429, fetch half as many pages at once for the rest of the run.
@@ -392,41 +444,43 @@ class LeadTrackrStream(RESTStream[int]):
                     level=logging.WARNING,
                 )
 
-    def restart_after_emitted(self) -> None:
-        """Make page 1 start at the last record emitted (streams know their cursor)."""
-        raise NotImplementedError
-
-    def log_progress(self, page: Page) -> None:
-        """Tell the operator how far the sync is."""
-        done = min(page.total, (page.number - 1) * self.page_size + len(page.records))
-        self.log(
-            "%s: page %d/%d, %s of %s",
-            self.name,
-            page.number,
-            page.total_pages,
-            f"{done:,}",
-            f"{page.total:,}",
-        )
-
     @override
     def request_records(self, context: Context | None) -> t.Iterable[dict]:
-        for page in self.read_pages(context):
-            records = self.prepare_page(page)
+        # In batch mode records wait in a batch file until the SDK writes its BATCH
+        # message and then the state: the bookmark may move only once all are written.
+        per_page = self.get_batch_config(self.config) is None
+        last: dict[str, t.Any] | None = None
+        for leads in self.read_records(context):
+            records = self.prepare_records(leads)
             yield from records
-            # The SDK has now written every record of the page: checkpoint here, not
-            # every 10,000 records, so an interrupted sync resumes at this page.
-            # Only for records written: a stream read just for its children (not
-            # selected itself) keeps its bookmark, or those records would be skipped later.
-            if records and self.replication_key and self.selected:
-                self.advance_bookmark(records[-1], context)
-            self._write_state_message()
+            last = records[-1] if records else last
+            if per_page:
+                # The SDK has now written the page's records: checkpoint here, not every
+                # 10,000 records, so an interrupted sync resumes after this page.
+                self.checkpoint(last, context)
+                self._write_state_message()
+        if not per_page:
+            self.checkpoint(last, context)
+
+    def checkpoint(self, last: dict[str, t.Any] | None, context: Context | None) -> None:
+        """Move the bookmark to the last record written, if any.
+
+        Only for records written: a stream read just for its children (not selected
+        itself) keeps its bookmark, or those records would be skipped later.
+        """
+        if last is not None and self.replication_key and self.selected:
+            self.advance_bookmark(last, context)
+
+    def read_records(self, context: Context | None) -> t.Iterator[list[dict[str, t.Any]]]:
+        """Yield the records to emit, a page at a time, each checked and not seen before."""
+        raise NotImplementedError
 
     @override
     def _increment_stream_state(
         self, latest_record: dict[str, t.Any], *, context: Context | None = None
     ) -> None:
         # Called by the SDK for every record; pages are sorted and checked in
-        # `prepare_page`, so the bookmark moves once per page, in `advance_bookmark`.
+        # `check_page`, so the bookmark moves once per page, in `checkpoint`.
         return
 
     def advance_bookmark(self, last_record: dict[str, t.Any], context: Context | None) -> None:
@@ -456,81 +510,30 @@ class LeadTrackrStream(RESTStream[int]):
         """Whether the catalog selects every property (nothing to drop per record)."""
         return self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE and all(self.mask.values())
 
-    def prepare_page(self, page: Page) -> list[dict[str, t.Any]]:
-        """Check and shape a page's records before any of them is emitted."""
-        return page.records
+    def check_page(self, page: Page) -> None:
+        """Check a page against the API's contract before anything is taken from it."""
+
+    def prepare_records(self, records: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        """Shape checked records that are about to be emitted; return those to emit."""
+        return records
 
 
-class HasMorePaginator(PageNumberPaginator):
-    """Page 1, 2, ... until a page says `hasMore: false`.
-
-    It reads the page already decoded (`Page`), so that no body is decoded twice.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(start_value=1)
-
-    @override
-    def has_more(self, response: Page) -> bool:  # type: ignore[override]
-        return response.has_more
+#: The documented envelope of a list: its fields and their JSON types.
+ENVELOPE_TYPES: dict[str, type] = {"total": int, "totalPages": int, "hasMore": bool}
 
 
-class PageFetcher:
-    """Fetches a stream's pages, the next few ahead when parallelism allows.
-
-    Requests are built here, in the sync's thread (they read the stream's window);
-    only sending, retrying and decoding happen in the pool.
-    """
-
-    def __init__(self, stream: LeadTrackrStream, context: Context | None) -> None:
-        self.stream = stream
-        self.context = context
-        self.pending: dict[int, Future[Page]] = {}
-        self.cancelled = threading.Event()
-        self.pool: ThreadPoolExecutor | None = None
-        if stream.parallelism > 1:
-            self.pool = ThreadPoolExecutor(
-                max_workers=stream.parallelism, thread_name_prefix=f"{stream.name}-page"
-            )
-            # One pooled connection per request in flight.
-            adapter = requests.adapters.HTTPAdapter(pool_maxsize=stream.parallelism)
-            stream.requests_session.mount(stream.url_base, adapter)
-
-    def __enter__(self) -> PageFetcher:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.discard()
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-
-    def get(self, number: int) -> Page:
-        """Page `number`, from what was fetched ahead or fetched now."""
-        if (future := self.pending.pop(number, None)) is not None:
-            return future.result()
-        return self.stream.fetch_page(self.stream.build_request(self.context, number), number)
-
-    def prefetch(self, numbers: t.Iterable[int]) -> None:
-        """Start fetching these pages, if parallelism allows and they are not under way."""
-        if self.pool is None:
-            return
-        for number in numbers:
-            if number not in self.pending:
-                request = self.stream.build_request(self.context, number)
-                self.pending[number] = self.pool.submit(
-                    self.stream.fetch_page, request, number, self.cancelled
-                )
-
-    def discard(self) -> None:
-        """Forget pages fetched ahead (the window changed, or the sync ended).
-
-        Those still waiting to retry stop at once, so an error is not held up by them.
-        """
-        self.cancelled.set()
-        for future in self.pending.values():
-            future.cancel()
-        self.pending.clear()
-        self.cancelled = threading.Event()
+def envelope_errors(body: object, records_key: str) -> list[str]:
+    """What is wrong with a list's envelope, field by field (no values: they may be personal)."""
+    if not isinstance(body, dict):
+        return [f"the body is a JSON {type(body).__name__}, not an object"]
+    errors = []
+    for name, kind in {records_key: list, **ENVELOPE_TYPES}.items():
+        value = body.get(name)
+        if name not in body:
+            errors.append(f"`{name}` is missing")
+        elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            errors.append(f"`{name}` is a {type(value).__name__}, not {kind.__name__}")
+    return errors
 
 
 def server_message(response: requests.Response) -> str:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import typing as t
 from datetime import timedelta
+from functools import cached_property
 
 from singer_sdk import Stream
 from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_leadtrackr.channel_flow import parse_channel_flow, touchpoints
-from tap_leadtrackr.client import ContractError, LeadTrackrStream, Page
+from tap_leadtrackr.client import OLDEST_FIRST, ContractError, LeadTrackrStream, Page, PageRequest
+from tap_leadtrackr.paging import LeadReader
 from tap_leadtrackr.schemas import LEAD_FIELDS, LEAD_SCHEMA, TOUCHPOINT_SCHEMA
 from tap_leadtrackr.timestamps import (
     ONE_MILLISECOND,
@@ -42,6 +45,9 @@ FILTER_PARAMETERS: dict[str, str] = {
     "fbp_exists": "fbp[exists]",
     "fbc_exists": "fbc[exists]",
 }
+#: Filters on what changes after a lead is created (it is rated; contact details are
+#: corrected): leads can join the filtered list while a sync reads it, anywhere in it.
+MUTABLE_FILTERS = frozenset({"statuses", "search", "email", "phone", "unique_identifier"})
 #: Every parameter the tap sends, with the setting a user would change about it.
 SETTING_OF_PARAMETER: dict[str, str] = {
     **{parameter: setting for setting, parameter in FILTER_PARAMETERS.items()},
@@ -84,7 +90,7 @@ class LeadsStream(LeadTrackrStream):
     # Sorted ascending on the server, so the bookmark can advance during the sync.
     is_sorted = True
     schema = LEAD_SCHEMA.to_dict()
-    # Records are decoded from JSON and shaped in `prepare_page`; the SDK's per-value
+    # Records are decoded from JSON and shaped in `prepare_records`; the SDK's per-value
     # conformance pass would only copy them.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
@@ -92,7 +98,6 @@ class LeadsStream(LeadTrackrStream):
         super().__init__(*args, **kwargs)
         self._window: tuple[str | None, str | None] = (None, None)
         self._bookmark: str | None = None
-        self._last_created_at: str | None = None
         self._unknown_fields: set[str] = set()
         self._touchpoints: LeadTouchpointsStream | None = None
         self._held_back_before: str | None = None
@@ -102,7 +107,6 @@ class LeadsStream(LeadTrackrStream):
     def request_records(self, context: Context | None) -> t.Iterable[dict]:
         self._bookmark = self.get_context_state(context).get("replication_key_value")
         self._window = (self.window_start(context), self.window_end())
-        self._last_created_at = None
         self.prepare_touchpoints()
         yield from super().request_records(context)
         if self._touchpoints is not None:
@@ -144,23 +148,48 @@ class LeadsStream(LeadTrackrStream):
         return format_timestamp(parse_timestamp(str(end_date)) - ONE_MILLISECOND)
 
     @override
-    def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict:
-        gte, lte = self._window
-        # Brackets go percent-encoded, as RFC 3986 wants; `prepare_page` stops the sync
-        # if a server ever ignored the window because of that.
-        return {
-            **super().get_url_params(context, next_page_token),
-            "sort": "createdAt:asc",
-            "createdAt[gte]": gte,
-            "createdAt[lte]": lte,
-            **filter_parameters(self.config),
-        }
+    def get_url_params(
+        self, context: Context | None, next_page_token: PageRequest | None
+    ) -> dict[str, t.Any]:
+        # Brackets go percent-encoded, as RFC 3986 wants; `check_page` stops the sync
+        # if a server ever ignored the range because of that.
+        return {**super().get_url_params(context, next_page_token), **self.filters}
+
+    @cached_property
+    def filters(self) -> dict[str, str]:
+        """The server-side filters of the settings, as query parameters."""
+        return filter_parameters(self.config)
 
     @override
-    def restart_after_emitted(self) -> None:
-        # `>=` on the last emitted createdAt: its ties come again (targets upsert on id),
-        # nothing after it can be skipped.
-        self._window = (self._last_created_at or self._window[0], self._window[1])
+    def read_records(self, context: Context | None) -> t.Iterator[list[dict[str, t.Any]]]:
+        since, until = self._window
+        reader = LeadReader(self, context, since, until, pages_ahead=self.reads_pages_ahead())
+        for leads in reader:
+            yield leads
+            # The page's leads and their checkpoint are written by now: its touchpoints
+            # follow, in one sync of the child per page.
+            if self._touchpoints is not None:
+                self._touchpoints.sync_leads(self._journeys)
+
+    def reads_pages_ahead(self) -> bool:
+        """Whether pages may be fetched ahead (by number): see `paging.py`.
+
+        Not with a filter that leads can join while the sync reads: page numbers could
+        not tell a lead that joined from one that left.
+        """
+        if self.parallelism <= 1:
+            return False
+        mutable = [setting for setting in FILTER_PARAMETERS if setting in MUTABLE_FILTERS]
+        if in_use := [s for s in mutable if FILTER_PARAMETERS[s] in self.filters]:
+            self.log(
+                "Reading one page at a time: with %s set, leads can join the list while "
+                "it is read, which pages fetched ahead cannot follow "
+                "(`max_parallel_requests` is not used).",
+                ", ".join(f"`{setting}`" for setting in in_use),
+                level=logging.WARNING,
+            )
+            return False
+        return True
 
     @override
     def blame(self, server_says: str) -> str:
@@ -174,32 +203,39 @@ class LeadsStream(LeadTrackrStream):
         return super().blame(server_says)
 
     @override
-    def prepare_page(self, page: Page) -> list[dict[str, t.Any]]:
-        """Check every lead of the page, then shape it; nothing is emitted on a breach."""
-        gte, lte = self._window
-        previous = self._last_created_at
-        for lead in page.records:
+    def check_page(self, page: Page) -> None:
+        """Check every lead of a page against its request; nothing is emitted on a breach.
+
+        Each `createdAt` is brought to the canonical spelling on the way.
+        """
+        ask = page.request
+        since, until = ask.since, ask.until
+        oldest_first = ask.sort == OLDEST_FIRST
+        previous = None
+        for position, lead in enumerate(page.records, start=1):
             if not isinstance(lead, dict) or "id" not in lead or "createdAt" not in lead:
                 raise ContractError(
-                    f"LeadTrackr returned a lead without `id` or `createdAt` on page "
-                    f"{page.number}: {json.dumps(lead)[:300]}"
+                    f"LeadTrackr returned a lead without `id` or `createdAt` (lead {position} "
+                    f"on {ask})."
                 )
             created_at = lead["createdAt"] = self.created_at(lead, page)
-            if previous is not None and created_at < previous:
+            if oldest_first and previous is not None and created_at < previous:
                 raise ContractError(
-                    f"LeadTrackr returned leads out of `createdAt` order on page "
-                    f"{page.number}: lead {lead['id']} was created at {created_at}, before "
-                    f"{previous}. The sync stops rather than skip leads."
+                    f"LeadTrackr returned leads out of `createdAt` order on {ask}: lead "
+                    f"{lead['id']} was created at {created_at}, before {previous}. The sync "
+                    "stops rather than skip leads."
                 )
-            if (gte and created_at < gte) or (lte and created_at > lte):
+            if (since and created_at < since) or (until and created_at > until):
                 raise ContractError(
-                    f"LeadTrackr returned lead {lead['id']} created at {created_at}, outside "
-                    f"the requested window {gte or '-inf'} .. {lte or '+inf'}: the server "
-                    "did not apply the date filter."
+                    f"LeadTrackr returned lead {lead['id']} created at {created_at} on {ask}:"
+                    " the server did not apply the date filter."
                 )
             previous = created_at
+
+    @override
+    def prepare_records(self, records: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        for lead in records:
             self.shape(lead)
-        self._last_created_at = previous
         if self._touchpoints is not None:
             # What the touchpoints need, taken now: the SDK strips deselected properties
             # (`channelFlow` among them, perhaps) from the very dicts it writes.
@@ -209,19 +245,19 @@ class LeadsStream(LeadTrackrStream):
                     "createdAt": lead["createdAt"],
                     "channelFlow": lead.get("channelFlow"),
                 }
-                for lead in page.records
+                for lead in records
             ]
-        return self.not_held_back(page.records)
+        return self.not_held_back(records)
 
     def created_at(self, lead: dict[str, t.Any], page: Page) -> str:
         """The lead's `createdAt` in the canonical spelling."""
         try:
             return canonical_timestamp(lead["createdAt"])
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError):
             raise ContractError(
-                f"LeadTrackr returned lead {lead['id']} on page {page.number} with an "
-                f"unreadable `createdAt`: {lead['createdAt']!r}"
-            ) from exc
+                f"LeadTrackr returned lead {lead['id']} with an unreadable `createdAt` on "
+                f"{page.request}."
+            ) from None
 
     def shape(self, lead: dict[str, t.Any]) -> None:
         """Make a lead fit the schema: JSON text for a parsed journey, no unknown fields."""
@@ -274,15 +310,6 @@ class LeadsStream(LeadTrackrStream):
         if since is None or not leads or leads[0]["createdAt"] >= since:
             return leads
         return [lead for lead in leads if lead["createdAt"] >= since]
-
-    @override
-    def read_pages(self, context: Context | None) -> t.Iterator[Page]:
-        for page in super().read_pages(context):
-            yield page
-            # The page's leads and their checkpoint are written by now: its touchpoints
-            # follow, in one sync of the child per page.
-            if self._touchpoints is not None:
-                self._touchpoints.sync_leads(self._journeys)
 
     @override
     def generate_child_contexts(
