@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
 from http import HTTPStatus
-from urllib.parse import urlparse
+from urllib.parse import quote_plus, urlparse
 
 import msgspec
 import requests
@@ -47,6 +47,11 @@ MAX_BACKOFF_SECONDS = 60.0
 MAX_RETRY_AFTER_SECONDS = 600.0
 
 _QUERY = re.compile(r"\?[^\s'\")]*")
+
+#: Settings whose values no message may show: the key, and filters on personal data.
+PRIVATE_SETTINGS = ("api_key", "email", "phone", "search", "unique_identifier", "form_name")
+#: urllib3's loggers that log URLs, query included (every request line, at DEBUG).
+URL_LOGGERS = ("urllib3.connectionpool", "urllib3.poolmanager", "urllib3.util.retry")
 
 #: The order a sync reads leads in: oldest first, so the bookmark can follow.
 OLDEST_FIRST = "createdAt:asc"
@@ -147,6 +152,46 @@ def api_key_of(config: t.Mapping[str, t.Any]) -> str:
     return str(config.get("api_key") or "").strip()
 
 
+def hide_query(text: str) -> str:
+    """Drop the query strings from text: they hold the filter values."""
+    return _QUERY.sub("", text)
+
+
+def redact(text: str, config: t.Mapping[str, t.Any]) -> str:
+    """Hide query strings and the values of `PRIVATE_SETTINGS` in text the tap did not write."""
+    text = hide_query(text)
+    for setting in PRIVATE_SETTINGS:
+        value = api_key_of(config) if setting == "api_key" else config.get(setting)
+        if isinstance(value, str) and value:
+            for shown in (value, quote_plus(value)):
+                text = text.replace(shown, f"<{setting}>")
+    return text
+
+
+class HideQueries(logging.Filter):
+    """Drops query strings from log records (urllib3 logs each request's URL at DEBUG).
+
+    A filter rather than a quieter logger: whoever turned urllib3's logging on still
+    sees every request, only without the filter values.
+    """
+
+    @override
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "?" in message:
+            record.msg, record.args = hide_query(message), None
+        return True
+
+
+_HIDE_QUERIES = HideQueries()
+
+
+def hide_queries_in_http_logs() -> None:
+    """Install `HideQueries` on urllib3's loggers that log URLs; doing it again is a no-op."""
+    for name in URL_LOGGERS:
+        logging.getLogger(name).addFilter(_HIDE_QUERIES)
+
+
 def retry_after_seconds(response: requests.Response | None) -> float | None:
     """Read a `Retry-After` header: delay-seconds or an HTTP date; None if absent or bad."""
     if response is None or not (value := response.headers.get("Retry-After", "").strip()):
@@ -171,13 +216,14 @@ def is_rate_limit(response: requests.Response | None) -> bool:
 
 def describe_failure(exc: Exception) -> str:
     """Say in a few words why a try failed, without headers or query (filter values)."""
-    if isinstance(exc, RetriableAPIError) and exc.response is not None:
+    if isinstance(exc, RetriableAPIError) and exc.response is not None and not exc.response.ok:
         return f"{exc.response.status_code} {exc.response.reason}".strip()
     if isinstance(exc, RetriableAPIError):
+        # A 200 that could not be read: the message says why ("200 OK" would not).
         return str(exc)
     if isinstance(exc, requests.exceptions.Timeout):
         return "no answer within `request_timeout`"
-    return f"{type(exc).__name__}: {_QUERY.sub('', str(exc))}"
+    return f"{type(exc).__name__}: {hide_query(str(exc))}"
 
 
 class LeadTrackrStream(RESTStream[PageRequest]):
@@ -192,6 +238,7 @@ class LeadTrackrStream(RESTStream[PageRequest]):
         super().__init__(*args, **kwargs)
         #: Shared by every thread fetching this stream's pages.
         self.rate_limit = RateLimitGate()
+        hide_queries_in_http_logs()
 
     @staticmethod
     def sleep(seconds: float, cancelled: threading.Event) -> None:
@@ -256,8 +303,8 @@ class LeadTrackrStream(RESTStream[PageRequest]):
         if status < HTTPStatus.BAD_REQUEST:
             raise FatalAPIError(
                 f"LeadTrackr answered {status} {response.reason}, redirecting to "
-                f"{response.headers.get('Location', '?')}. The tap does not follow redirects "
-                "(they would carry the API key elsewhere): check `api_url`."
+                f"{self.redact(response.headers.get('Location', '')) or '?'}. The tap does not "
+                "follow redirects (they would carry the API key elsewhere): check `api_url`."
             )
         if is_rate_limit(response) or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(self.response_error_message(response), response)
@@ -290,9 +337,8 @@ class LeadTrackrStream(RESTStream[PageRequest]):
         return f"{self.response_error_message(response)}: {server_says}"
 
     def redact(self, text: str) -> str:
-        """Hide the API key in text from the server (a proxy page may echo the headers)."""
-        key = api_key_of(self.config)
-        return text.replace(key, "<api_key>") if key else text
+        """Hide the key and filter values in text from the server (which may echo a request)."""
+        return redact(text, self.config)
 
     def blame(self, server_says: str) -> str:
         """Name the setting a 400 message points at; streams know their parameters."""

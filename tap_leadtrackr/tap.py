@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import typing as t
 
@@ -10,7 +11,7 @@ from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_leadtrackr.client import DEFAULT_API_URL, MAX_PAGE_SIZE
+from tap_leadtrackr.client import DEFAULT_API_URL, MAX_PAGE_SIZE, PRIVATE_SETTINGS, api_key_of
 from tap_leadtrackr.streams import LeadsStream, LeadTouchpointsStream, status_list
 from tap_leadtrackr.timestamps import canonical_timestamp, parse_timestamp
 
@@ -209,8 +210,11 @@ class TapLeadTrackr(Tap):
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         # The SDK checks types and ranges but not date formats or settings that
         # depend on each other; a bad setting must stop the tap before any request.
-        errors = super()._validate_config(raise_errors=raise_errors)
-        errors += setting_errors(self.config)
+        try:
+            errors = super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            errors = exc.errors
+        errors = hide_private_values(errors + setting_errors(self.config), self.config)
         if errors and raise_errors:
             raise ConfigValidationError(
                 "Config validation failed: " + "; ".join(errors),
@@ -236,6 +240,18 @@ class TapLeadTrackr(Tap):
                             "Correct it, or clear the state to start from `start_date`."
                         )
                         raise ValueError(msg) from None
+
+
+#: What an API key may hold: visible ASCII; white space around it is dropped (`api_key_of`).
+_API_KEY = re.compile(r"[!-~]+")
+
+
+def hide_private_values(errors: list[str], config: t.Mapping[str, t.Any]) -> list[str]:
+    """Errors without the values of `PRIVATE_SETTINGS`, which JSON schema's messages quote."""
+    for setting in PRIVATE_SETTINGS:
+        if (value := config.get(setting)) not in (None, ""):
+            errors = [error.replace(repr(value), f"<{setting}>") for error in errors]
+    return errors
 
 
 def setting_errors(config: t.Mapping[str, t.Any]) -> list[str]:
@@ -264,9 +280,16 @@ def setting_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         errors.append("`statuses` is set but names no status")
     search = config.get("search")
     if isinstance(search, str) and len(search.strip()) < 2:
-        errors.append(f"`search` must be at least 2 characters: {search!r}")
-    if not str(config.get("api_key") or "").strip():
+        errors.append("`search` must be at least 2 characters, not counting spaces around it")
+    api_key = api_key_of(config)
+    if not api_key:
         errors.append("`api_key` is required: " + "set it to the project's LeadTrackr API key")
+    elif not _API_KEY.fullmatch(api_key):
+        # The HTTP library would refuse it with a message quoting the whole key.
+        errors.append(
+            "`api_key` holds a space or a control character (the key is not shown): "
+            "copy it again from the LeadTrackr dashboard"
+        )
     return errors
 
 
