@@ -147,6 +147,13 @@ class LeadReader:
                 if not probed:
                     probed = True
                     ahead_until = self.range_to_read_ahead(cursor)
+                    if ahead_until is not None:
+                        # Its first pages at once: about as many as this page counted.
+                        pages = min(self.stream.parallelism, -(-page.total // self.limit))
+                        self.fetcher.prefetch(
+                            PageRequest(cursor.at, ahead_until, page=number)
+                            for number in range(1, pages + 1)
+                        )
 
     def fetch(self, ask: PageRequest) -> Page:
         """Fetch a page now and check it."""
@@ -234,14 +241,33 @@ class LeadReader:
                     page.total,
                 )
                 return False
-            if page.records[0]["createdAt"] == last_instant and last_instant not in self.read:
-                # An instant across the boundary: its leads may have changed places
-                # between the two requests, so it is read on its own.
+            if (
+                page.records[0]["createdAt"] == last_instant
+                and last_instant not in self.read
+                and not self.whole_across(previous, page)
+            ):
+                # An instant across the boundary whose leads changed places between the
+                # two requests (or may go on past them): it is read on its own.
                 yield from self.read_instant(last_instant, cursor)
             if leads := cursor.take(page.records):
                 yield leads
             previous = page
         return True
+
+    @staticmethod
+    def whole_across(before: Page, after: Page) -> bool:
+        """Whether two pages of one unchanged range hold every lead of the instant they share.
+
+        When the instant starts after the first page's first lead and ends before the
+        second page's last, its leads fill exactly the tail of one and the head of the
+        other: if no lead is on both, none is missing either.
+        """
+        instant = before.records[-1]["createdAt"]
+        tail = [lead["id"] for lead in before.records if lead["createdAt"] == instant]
+        head = [lead["id"] for lead in after.records if lead["createdAt"] == instant]
+        if len(tail) == len(before.records) or len(head) == len(after.records):
+            return False
+        return len(set(tail) | set(head)) == len(tail) + len(head)
 
     def read_instant(self, instant: str, cursor: LeadCursor) -> t.Iterator[list[Lead]]:
         """Read every lead created at `instant`, however many share it.

@@ -113,20 +113,8 @@ class LeadsStream(LeadTrackrStream):
             self._touchpoints.report_unknown_channel_flows()
 
     def window_start(self, context: Context | None) -> str | None:
-        """The oldest `createdAt` to ask for.
-
-        The bookmark (or `start_date` if newer), moved back `lookback_window_days` so
-        that recently created leads come again with their current status, price and note.
-        """
-        start = self.get_starting_timestamp(context)
-        lookback = timedelta(days=self.config.get("lookback_window_days") or 0)
-        if start is None:
-            return None
-        if self._bookmark and lookback:
-            rewound = parse_timestamp(self._bookmark) - lookback
-            start_date = self.config.get("start_date")
-            start = max(rewound, parse_timestamp(start_date)) if start_date else rewound
-        return format_timestamp(start)
+        """The oldest `createdAt` to ask for (see `read_start`)."""
+        return read_start(self, context)
 
     @override
     def advance_bookmark(self, last_record: dict[str, t.Any], context: Context | None) -> None:
@@ -320,6 +308,23 @@ class LeadsStream(LeadTrackrStream):
         return ()
 
 
+def read_start(stream: Stream, context: Context | None) -> str | None:
+    """The oldest `createdAt` a stream reads from: its bookmark, or `start_date` if newer.
+
+    Moved back `lookback_window_days`, so that recently created leads (and their
+    touchpoints) come again with their current status, price and note.
+    """
+    start = stream.get_starting_timestamp(context)
+    if start is None:
+        return None
+    bookmark = stream.get_context_state(context).get("replication_key_value")
+    if bookmark and (days := stream.config.get("lookback_window_days")):
+        rewound = parse_timestamp(bookmark) - timedelta(days=days)
+        start_date = stream.config.get("start_date")
+        start = max(rewound, parse_timestamp(start_date)) if start_date else rewound
+    return format_timestamp(start)
+
+
 def earliest(*starts: str | None) -> str | None:
     """The earliest of some window starts; None (no lower bound) is the earliest of all."""
     if any(start is None for start in starts):
@@ -350,6 +355,7 @@ class LeadTouchpointsStream(Stream):
         super().__init__(*args, **kwargs)
         self._leads: list[dict[str, t.Any]] = []
         self._start: str | None = None
+        self._bookmark: str | None = None
         self._schema_written = False
         self._unknown_flow_leads = 0
         self._unknown_flow_example: int | None = None
@@ -357,14 +363,14 @@ class LeadTouchpointsStream(Stream):
     def begin_read(self) -> str | None:
         """Start a sync; return the oldest `createdAt` whose touchpoints are still due.
 
-        That is the bookmark, or `start_date` if newer. As for leads, the leads created
-        at the bookmark itself come again (at least once; targets upsert on the key).
+        As for leads (`read_start`), with the lookback window; the leads created at the
+        bookmark itself come again (at least once; targets upsert on the key).
         """
         self._unknown_flow_leads = 0
         self._unknown_flow_example = None
         self._write_starting_replication_value(None)
-        start = self.get_starting_timestamp(None)
-        self._start = format_timestamp(start) if start else None
+        self._bookmark = self.get_context_state(None).get("replication_key_value")
+        self._start = read_start(self, None)
         return self._start
 
     def sync_leads(self, leads: list[dict[str, t.Any]]) -> None:
@@ -403,8 +409,18 @@ class LeadTouchpointsStream(Stream):
                 self._unknown_flow_leads += 1
                 continue
             yield from touchpoints(lead["id"], created_at, sessions)
-        if self._leads:
-            self._increment_stream_state({"createdAt": self._leads[-1]["createdAt"]})
+        last = self._leads[-1]["createdAt"] if self._leads else None
+        # Touchpoints read again through the lookback window must not move it back.
+        if last is not None and (self._bookmark is None or last >= self._bookmark):
+            super()._increment_stream_state({"createdAt": last})
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: dict[str, t.Any], *, context: Context | None = None
+    ) -> None:
+        # Called by the SDK for every record, whose sort check would refuse touchpoints
+        # read again through the lookback window: the bookmark moves in `get_records`.
+        return
 
     @override
     def _write_schema_message(self) -> None:

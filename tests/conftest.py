@@ -94,3 +94,23 @@ def config_for(server: Sandbox, **settings: t.Any) -> dict[str, t.Any]:
 
 def lead_requests(server: Sandbox) -> list:
     return [r for r in server.requests if r.path == "/api/leads/getLeads"]
+
+
+def assert_a_checkpoint_after_every_page(result: SyncResult, page_size: int) -> None:
+    """At most a page of leads past the last checkpoint, which is at the last lead emitted.
+
+    Identical states are written once, so leads at the checkpoint's own instant (a tie
+    group read a page at a time) add none: a resume reads them again anyway.
+    """
+    emitted: list[str] = []
+    bookmark, past_checkpoint = None, 0
+    for message in result.messages:
+        if message["type"] == "STATE" and (bookmark := bookmark_of(message["value"])):
+            assert bookmark == emitted[-1], "a checkpoint that is not the last lead emitted"
+            past_checkpoint = 0
+        elif message["type"] == "RECORD" and message["stream"] == "leads":
+            emitted.append(message["record"]["createdAt"])
+            past_checkpoint += emitted[-1] != bookmark
+            assert past_checkpoint <= page_size, f"no checkpoint by lead {len(emitted)}"
+    assert emitted == sorted(emitted)
+    assert result.bookmark == emitted[-1]

@@ -204,6 +204,32 @@ def test_no_retry_comes_sooner_than_retry_after(project) -> None:
     assert retry.received_at - limited.received_at >= 1.0
 
 
+@pytest.mark.parametrize("storm", [1, 3])
+def test_after_a_429_no_request_leaves_any_thread_before_retry_after(storm) -> None:
+    # Really waits, like the test above; the sandbox's clock sees every thread's requests.
+    # With four pages in flight, the fourth meets the 429 while the first three are slow:
+    # when they come back, the pages after them are due, and must wait for Retry-After.
+    faults = Faults(
+        script=dict.fromkeys([4, 5, 6], "slow"),
+        slow_seconds=0.3,
+        rate_limit_from_request=7,
+        rate_limit_count=storm,
+        retry_after="1",
+    )
+    with Sandbox(Project(generate_leads(3000, seed=5)), faults=faults) as server:
+        result = run_tap(config_for(server))
+
+        requests = sorted(lead_requests(server), key=lambda r: r.received_at)
+    assert sorted(result.ids) == list(range(1, 3001))
+    for limited in (r for r in requests if r.status == 429):
+        # Requests already on the wire when the 429 came back are the only exception.
+        on_the_wire = limited.received_at + 0.1
+        early = [
+            r.number for r in requests if on_the_wire < r.received_at < limited.received_at + 1.0
+        ]
+        assert early == [], f"requests {early} left within Retry-After of #{limited.number}"
+
+
 def test_back_off_without_retry_after_grows_exponentially_with_jitter(waits) -> None:
     # One page, so that every try is of the same request in both modes.
     faults = Faults(script=dict.fromkeys(range(1, 6), "503"))
