@@ -8,12 +8,18 @@ text), and that row is silently lost, one per batch and stream. target-duckdb's 
 branch says `HEADER false` since 2026-02 but has not been released; this is that one
 change, as a subclass of the released `DbSync`, run by the released entry point.
 
+The subclass also turns a record into its key and its CSV row in one pass over the
+record's fields when nothing is flattened (`data_flattening_max_level` 0, this project's
+setting), with the same result: the released loader builds its flattened copy of every
+record twice, which is most of its CPU time.
+
 Drop this package for `target-duckdb>0.8.0` once a release carries the fix.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import typing as t
 
@@ -22,9 +28,44 @@ from target_duckdb.db_sync import DbSync
 
 __all__ = ["HeaderlessCsvDbSync", "main"]
 
+_JSON_TYPES = {"null", "object", "array"}
+
 
 class HeaderlessCsvDbSync(DbSync):  # type: ignore[misc]
     """`DbSync` whose batch COPY reads every line of the CSV file as a row."""
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.stream_schema_message is not None:
+            # Columns that `flatten_record` writes as JSON even for a scalar value.
+            self._json_columns = {
+                name
+                for name, schema in self.flatten_schema.items()
+                if set(schema.get("type", ())) == _JSON_TYPES
+            }
+
+    def _value(self, name: str, value: t.Any) -> t.Any:
+        """A top-level field as `flatten_record` leaves it: objects and lists as JSON."""
+        if isinstance(value, dict | list) or name in self._json_columns:
+            return json.dumps(value)
+        return value
+
+    def record_primary_key_string(self, record: dict[str, t.Any]) -> str | None:
+        """The record's key as the released method makes it, without flattening it all."""
+        keys = self.stream_schema_message["key_properties"]
+        if self.data_flattening_max_level or not keys or not all(k in record for k in keys):
+            return super().record_primary_key_string(record)  # incl. its missing-key error
+        return ",".join(str(self._value(key, record[key])) for key in keys)
+
+    def record_to_flattened(self, record: dict[str, t.Any]) -> list[t.Any]:
+        """The CSV row, one value per column, as the released method makes it."""
+        if self.data_flattening_max_level:
+            return super().record_to_flattened(record)  # type: ignore[no-any-return]
+        row = []
+        for name in self.flatten_schema:
+            value = self._value(name, record[name]) if name in record else None
+            row.append(value if value == 0 or value else None)
+        return row
 
     def load_rows(self, records: t.Iterable[dict[str, t.Any]], count: int, temp_dir: str) -> None:
         """Load one batch: CSV file, temporary table, upsert on the key.
