@@ -13,7 +13,7 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy tap_leadtrackr
+	$(BIN)/mypy tap_leadtrackr loaders/target-duckdb/leadtrackr_target_duckdb
 
 format: $(VENV)/.installed
 	$(BIN)/ruff format .
@@ -34,8 +34,8 @@ clean:
 demo: $(VENV)/.demo-installed
 	$(BIN)/python scripts/demo.py $(ARGS)
 
-# The project, Meltano and the job's plugins (in .meltano/); again when either file changes.
-$(VENV)/.demo-installed: pyproject.toml meltano.yml
+# The project, Meltano and the job's plugins (in .meltano/); again when one of these changes.
+$(VENV)/.demo-installed: pyproject.toml meltano.yml loaders/target-duckdb/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 	$(BIN)/python -m pip install --quiet -e . --group meltano

@@ -54,7 +54,7 @@ class Warehouse:
 
 
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
-    # Read-only: the loader pins an older duckdb, and a newer one must not rewrite its file.
+    # Read-only: a report never changes the warehouse, nor locks out a writer for longer.
     return duckdb.connect(str(path), read_only=True)
 
 

@@ -109,7 +109,7 @@ def lead_requests(sandbox: Sandbox) -> list:
 
 
 def query_duckdb(path: Path, sql: str, *params: t.Any) -> list[tuple[t.Any, ...]]:
-    # Read-only: the loader pins an older duckdb, and a newer one must not rewrite its file.
+    # Read-only, as the report opens it: a test never changes what the loader wrote.
     with duckdb.connect(str(path), read_only=True) as db:
         return db.execute(sql, list(params)).fetchall()
 

@@ -6,15 +6,27 @@ from pathlib import Path
 
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
 from tests.e2e.conftest import Meltano, lead_requests, query_duckdb, sandbox_env
+from tests.e2e.test_touchpoints_warehouse import TOUCHPOINT_ROWS, expected_touchpoints
 
 LEADS = 2500
 BATCH_ROWS = 1000
-"""Rows per loader batch: several batches per run, since target-duckdb 0.8.0 with duckdb
-1.3+ loses the first row of each one (the pinned duckdb 1.2.2 must not)."""
+"""Rows per loader batch: several batches per stream and run, since target-duckdb 0.8.0 on
+its own loses the first row of each one with current DuckDB."""
 
 
 def warehouse_ids(path: Path) -> list[int]:
     return [row[0] for row in query_duckdb(path, "select id from leadtrackr.leads order by id")]
+
+
+def assert_touchpoints_are(path: Path, expected: set[tuple[object, ...]]) -> None:
+    """Each session of each lead once: several batches of them, upserted on the key."""
+    assert len(expected) > 2 * BATCH_ROWS
+    keys = query_duckdb(
+        path,
+        "select count(*), count(distinct (lead_id, position)) from leadtrackr.lead_touchpoints",
+    )
+    assert keys == [(len(expected), len(expected))]
+    assert set(query_duckdb(path, TOUCHPOINT_ROWS)) == expected
 
 
 def test_warehouse_holds_each_sandbox_lead_once_through_incremental_and_full_refresh_runs(
@@ -29,6 +41,7 @@ def test_warehouse_holds_each_sandbox_lead_once_through_incremental_and_full_ref
 
         leads = sandbox.project.leads
         assert warehouse_ids(warehouse) == sorted(lead["id"] for lead in leads)
+        assert_touchpoints_are(warehouse, expected_touchpoints(leads))
         newest = max(lead["createdAt"] for lead in leads)
         bookmark = meltano.state()["bookmarks"]["leads"]["replication_key_value"]
         assert bookmark == newest
@@ -67,7 +80,10 @@ def test_warehouse_holds_each_sandbox_lead_once_through_incremental_and_full_ref
         sandbox.project.update_lead(7, status="Sale", price=125_000)
         meltano("run", "--full-refresh", "leads-to-warehouse", env=env)
 
+        leads = sandbox.project.leads
+
     counts = query_duckdb(warehouse, "select count(*), count(distinct id) from leadtrackr.leads")
     assert counts == [(LEADS + len(added), LEADS + len(added))]
+    assert_touchpoints_are(warehouse, expected_touchpoints(leads))
     changed = query_duckdb(warehouse, "select status, price from leadtrackr.leads where id = 7")
     assert changed == [("Sale", 125_000)]

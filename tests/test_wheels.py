@@ -1,0 +1,99 @@
+"""The main job installs from wheels alone on every Python the package supports.
+
+CI runs the tests on each of these Pythons; this test shows beforehand, on one machine,
+that nothing binary would have to be built from source there (as duckdb 1.2.2 would on
+3.14, and as duckdb 2 cannot install at all on 3.10). uv resolves each virtualenv of the
+main job as `make demo` creates it, for another Python and CI's platform, from wheels
+alone (`--only-binary :all:`), without installing anything. pip cannot do this for a
+project whose requirements have Python markers: `pip --python-version` still evaluates
+them for the running Python. It needs the package index.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+LOADER = ROOT / "loaders" / "target-duckdb"
+PYTHONS = ["3.10", "3.11", "3.12", "3.13", "3.14"]
+PLATFORM = "x86_64-manylinux_2_28"
+"""CI's machines (ubuntu-latest): wheels for glibc 2.28 and older, x86-64."""
+UV = Path(sys.executable).with_name("uv")
+VENVS = {
+    # The project's .venv: the tap, Meltano and the report's DuckDB.
+    "project": [str(ROOT / "pyproject.toml"), "--group", "meltano"],
+    # .meltano/loaders/target-duckdb/venv, from meltano.yml's pip_url.
+    "loader": [str(LOADER / "pyproject.toml")],
+}
+
+
+def pinned(
+    pyproject: Path, *, group: str | None = None, python: str | None = None
+) -> dict[str, str]:
+    """The `name==version` requirements of a project's dependencies (or of one group), as
+    they apply on Python `python` (default: this one)."""
+    data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    listed = data["dependency-groups"][group] if group else data["project"]["dependencies"]
+    requirements = [Requirement(item) for item in listed if isinstance(item, str)]
+    python = python or f"{sys.version_info.major}.{sys.version_info.minor}"
+    return {
+        requirement.name: spec.version
+        for requirement in requirements
+        if requirement.marker is None or requirement.marker.evaluate({"python_version": python})
+        for spec in requirement.specifier
+        if spec.operator == "=="
+    }
+
+
+def uv_compile(venv: str, python: str) -> subprocess.Popen[str]:
+    """Start resolving `venv` for `python` from wheels alone; stdout: `name==version` lines."""
+    return subprocess.Popen(
+        [
+            *(str(UV), "pip", "compile", *VENVS[venv], "--quiet", "--no-header"),
+            *("--no-annotate", "--python-version", python, "--python-platform", PLATFORM),
+            *("--only-binary", ":all:"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def resolutions() -> dict[tuple[str, str], tuple[int, str, str]]:
+    """Every resolution at once (each mostly waits on the index): exit code, stdout, stderr."""
+    started = {(venv, python): uv_compile(venv, python) for venv in VENVS for python in PYTHONS}
+    results = {}
+    for key, process in started.items():
+        stdout, stderr = process.communicate(timeout=600)
+        results[key] = (process.returncode, stdout, stderr)
+    return results
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+@pytest.mark.parametrize("venv", VENVS)
+def test_every_dependency_of_the_main_job_has_a_wheel(
+    resolutions: dict[tuple[str, str], tuple[int, str, str]], venv: str, python: str
+) -> None:
+    exit_code, stdout, stderr = resolutions[venv, python]
+    assert exit_code == 0, f"no wheels for Python {python}:\n{stderr[-3000:]}"
+
+    resolved = dict(line.split("==", 1) for line in stdout.splitlines() if "==" in line)
+    pins = (
+        pinned(ROOT / "pyproject.toml", group="meltano", python=python)
+        if venv == "project"
+        else pinned(LOADER / "pyproject.toml", python=python)
+    )
+    assert "duckdb" in pins
+    for name, version in pins.items():
+        assert resolved[name] == version
