@@ -13,6 +13,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_leadtrackr.channel_flow import parse_channel_flow, touchpoints
 from tap_leadtrackr.client import ContractError, LeadTrackrStream, Page
+from tap_leadtrackr.privacy import protect_leads
 from tap_leadtrackr.schemas import LEAD_FIELDS, LEAD_SCHEMA, TOUCHPOINT_SCHEMA
 from tap_leadtrackr.timestamps import (
     ONE_MILLISECOND,
@@ -176,6 +177,7 @@ class LeadsStream(LeadTrackrStream):
     @override
     def prepare_page(self, page: Page) -> list[dict[str, t.Any]]:
         """Check every lead of the page, then shape it; nothing is emitted on a breach."""
+        protect_leads(page.records, self.config.get("pii"))  # first: errors quote leads
         gte, lte = self._window
         previous = self._last_created_at
         for lead in page.records:
