@@ -114,7 +114,7 @@ _user_data = th.ObjectType(
 )
 
 LEAD_SCHEMA = th.PropertiesList(
-    th.Property("id", th.IntegerType, required=True, description="Lead id (primary key)."),
+    th.Property("id", th.IntegerType, required=True, description=f"Lead id (primary key). {KEPT}"),
     th.Property(
         "status",
         th.StringType,
@@ -183,7 +183,7 @@ LEAD_SCHEMA = th.PropertiesList(
         "createdAt",
         th.DateTimeType,
         required=True,
-        description="When the lead was created, UTC, `YYYY-MM-DDTHH:MM:SS.mmmZ`.",
+        description=f"When the lead was created, UTC, `YYYY-MM-DDTHH:MM:SS.mmmZ`. {KEPT}",
     ),
 )
 
