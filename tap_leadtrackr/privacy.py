@@ -80,35 +80,31 @@ def hashed_name(name: str) -> str | None:
     return sha256_hex(text) if text else None
 
 
-Replace = t.Callable[[t.Any], t.Any]
+Replace = t.Callable[[str], t.Any]
 
 
-def _hashing(hasher: t.Callable[[str], str | None]) -> Replace:
-    def replace(value: t.Any) -> str | None:
-        if isinstance(value, str):
-            return hasher(value)
-        # A phone sent as a number is still a phone number; lists, objects: nothing to hash.
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return hasher(str(value))
-        return None
-
-    return replace
-
-
-def _dropping(value: t.Any) -> None:
+def _dropping(value: str) -> None:
     return None
 
 
-#: For each mode but `keep`: the personal keys, with what their value becomes.
+#: For each mode but `keep`: the personal keys, with what their text becomes.
 _PERSONAL: dict[str, dict[str, Replace]] = {
     HASH: {
-        "email": _hashing(hashed_email),
-        "phone": _hashing(hashed_phone),
-        "firstName": _hashing(hashed_name),
-        "lastName": _hashing(hashed_name),
+        "email": hashed_email,
+        "phone": hashed_phone,
+        "firstName": hashed_name,
+        "lastName": hashed_name,
     },
     DROP: dict.fromkeys(("email", "phone", "firstName", "lastName"), _dropping),
 }
+
+
+def _replaced(replace: Replace, value: object) -> t.Any:
+    """What a personal value that is not text becomes."""
+    # A phone sent as a number is still a phone number; lists, objects: nothing to hash.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return replace(str(value))
+    return None
 
 
 def protect_leads(leads: t.Iterable[object], mode: str | None) -> None:
@@ -128,7 +124,8 @@ def protect_leads(leads: t.Iterable[object], mode: str | None) -> None:
 def _protect(lead: dict[str, t.Any], personal: dict[str, Replace]) -> None:
     for key, replace in personal.items():
         if (value := lead.get(key)) is not None:
-            lead[key] = replace(value)
+            # `type() is`: the common case, text, without a call more per value.
+            lead[key] = replace(value) if type(value) is str else _replaced(replace, value)
     if lead.get("note") is not None:
         lead["note"] = None
     if isinstance(user_data := lead.get("userData"), dict):
@@ -146,5 +143,7 @@ def _protected(
         if key in kept:
             result[key] = value
         elif (replace := personal.get(key)) is not None:
-            result[key] = None if value is None else replace(value)
+            if value is not None:
+                value = replace(value) if type(value) is str else _replaced(replace, value)
+            result[key] = value
     return result
