@@ -101,8 +101,9 @@ _PERSONAL: dict[str, dict[str, Replace]] = {
 
 def _replaced(replace: Replace, value: object) -> t.Any:
     """What a personal value that is not text becomes."""
-    # A phone sent as a number is still a phone number; lists, objects: nothing to hash.
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    # A phone sent as a whole number is still a phone number. Floats (digits lost or added
+    # in `1e10` spellings), booleans, lists, objects: nothing trustworthy to hash.
+    if type(value) is int:
         return replace(str(value))
     return None
 
