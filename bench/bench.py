@@ -17,6 +17,7 @@ one STATE line per page; see BENCHMARKS.md for what each figure means.
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import json
 import math
@@ -43,12 +44,15 @@ PAGE_SIZE = 100
 METRIC = re.compile(r"METRIC: (\{.*\})$", re.MULTILINE)
 #: The figures' place in BENCHMARKS.md: `--write` replaces what lies between these.
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+#: Where `--privacy --write` puts the `pii` figures.
+PRIVACY_BEGIN, PRIVACY_END = "<!-- privacy:begin -->", "<!-- privacy:end -->"
 
 # The issue's targets.
 CPU_RATIO_TARGET = 1.5
 RSS_GROWTH_TARGET = 1.15
 PARALLEL_RATIO_TARGET = 0.35
 STARTUP_TARGET_SECONDS = 1.0
+PII_HASH_RATIO_TARGET = 1.3
 
 
 class BenchError(RuntimeError):
@@ -405,6 +409,103 @@ def bench_latency(bench: Bench, leads: int, latency_ms: float, parallel: int, ru
     return table
 
 
+def bench_privacy(bench: Bench, leads: int, runs: int, seed: int) -> list[Table]:
+    """Full syncs with `pii` keep, hash and drop, alternating; and the transform alone."""
+    bench.sandbox.load(leads)
+    configs = {mode: bench.config(f"pii-{mode}", pii=mode) for mode in ("keep", "hash", "drop")}
+    progress(f"pii: full sync of {leads:,} leads: warm-up, then keep, hash and drop x {runs}")
+    bench.tap_sync(configs["keep"])  # the sandbox encodes each lead once and caches it
+    sample: dict[str, list[Run]] = {mode: [] for mode in configs}
+    for number in range(1, runs + 1):
+        for mode, config in configs.items():
+            run = bench.tap_sync(config)
+            sample[mode].append(run)
+            progress(f"  {mode} {number}/{runs}: {run.cpu:.2f} s CPU, {run.wall:.2f} s wall")
+    keep_cpu = median(sample["keep"], "cpu")
+    keep_fastest = min(run.cpu for run in sample["keep"])
+    table = Table(
+        f"Tap, full sync of {leads:,} leads by `pii` mode "
+        f"(median and fastest of {runs} runs each, the modes alternating)",
+        [
+            "pii",
+            "CPU s (median)",
+            "vs keep",
+            "target",
+            "",
+            "CPU s (fastest)",
+            "vs keep",
+            "extra CPU ms per 1,000 leads (median)",
+            "wall s",
+            "peak RSS MiB",
+            "requests",
+        ],
+    )
+    for mode, runs_of in sample.items():
+        cpu, fastest = median(runs_of, "cpu"), min(run.cpu for run in runs_of)
+        table.rows.append(
+            [
+                f"`{mode}`",
+                f"{cpu:.2f}",
+                f"{cpu / keep_cpu:.2f}x",
+                f"<= {PII_HASH_RATIO_TARGET:g}x" if mode == "hash" else "",
+                verdict(cpu / keep_cpu <= PII_HASH_RATIO_TARGET) if mode == "hash" else "",
+                f"{fastest:.2f}",
+                f"{fastest / keep_fastest:.2f}x",
+                f"{(cpu - keep_cpu) / leads * 1e6:.1f}" if mode != "keep" else "",
+                f"{median(runs_of, 'wall'):.2f}",
+                f"{median(runs_of, 'rss_mib'):.0f}",
+                counts({run.requests for run in runs_of}),
+            ]
+        )
+    return [table, bench_protect_alone(leads, seed)]
+
+
+def bench_protect_alone(leads: int, seed: int, runs: int = 9) -> Table:
+    """CPU of `protect_leads` itself on the sandbox's leads, in this process."""
+    sys.path.insert(0, str(REPO))
+    from tap_leadtrackr.privacy import hashed_email, hashed_name, hashed_phone, protect_leads
+    from tap_leadtrackr.sandbox import generate_leads
+
+    generated = generate_leads(leads, seed=seed)
+    table = Table(
+        f"`protect_leads` alone on the same {leads:,} leads, in-process "
+        f"(CPU, median and fastest of {runs}; each run starts with empty hash caches)",
+        ["pii", "CPU ms (median)", "us per lead", "CPU ms (fastest)", "us per lead"],
+    )
+    for mode in ("hash", "drop"):
+        times = []
+        for _ in range(runs):
+            for cached in (hashed_email, hashed_phone, hashed_name):
+                cached.cache_clear()
+            # Fresh copies of what the transform may change: the lead and its nested objects.
+            pages = [
+                [
+                    {
+                        **lead,
+                        "userData": copy.copy(lead["userData"]),
+                        "formData": copy.copy(lead["formData"]),
+                    }
+                    for lead in generated[start : start + PAGE_SIZE]
+                ]
+                for start in range(0, leads, PAGE_SIZE)
+            ]
+            started = time.process_time()
+            for page in pages:
+                protect_leads(page, mode)
+            times.append(time.process_time() - started)
+        cpu, fastest = statistics.median(times), min(times)
+        table.rows.append(
+            [
+                f"`{mode}`",
+                f"{cpu * 1e3:.0f}",
+                f"{cpu / leads * 1e6:.2f}",
+                f"{fastest * 1e3:.0f}",
+                f"{fastest / leads * 1e6:.2f}",
+            ]
+        )
+    return table
+
+
 def machine(command: str, load: tuple[float, float]) -> list[str]:
     cpu = "unknown CPU"
     with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
@@ -486,6 +587,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--startup-runs", type=int, default=5, help="runs of --about and --discover"
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the sandbox's leads")
+    parser.add_argument(
+        "--privacy",
+        action="store_true",
+        help=f"measure only the `pii` modes at --leads (--write fills {PRIVACY_BEGIN} ...)",
+    )
+    parser.add_argument("--privacy-runs", type=int, default=7, help="runs of each `pii` mode")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--markdown", action="store_true", help="print Markdown, not a table")
     output.add_argument(
@@ -508,6 +615,15 @@ def main(argv: list[str] | None = None) -> int:
         SandboxProcess(options.seed) as sandbox,
     ):
         bench = Bench(sandbox, Path(workdir))
+        if options.privacy:
+            return report(
+                options,
+                command,
+                bench_privacy(bench, options.leads, options.privacy_runs, options.seed),
+                started,
+                load_at_start,
+                (PRIVACY_BEGIN, PRIVACY_END),
+            )
         tables = [bench_startup(bench, options.startup_runs)]
         full, small = bench_full_sync(bench, options.leads, options.runs)
         tables += [full, bench_incremental(bench, options.leads)]
@@ -523,10 +639,22 @@ def main(argv: list[str] | None = None) -> int:
                 options.latency_runs,
             )
         )
+    return report(options, command, tables, started, load_at_start, (BEGIN, END))
+
+
+def report(
+    options: argparse.Namespace,
+    command: str,
+    tables: list[Table],
+    started: float,
+    load_at_start: float,
+    markers: tuple[str, str],
+) -> int:
+    """Print the figures, and write them between `markers` in `--write`'s file."""
     progress(f"done in {time.perf_counter() - started:.0f} s")
     about = machine(command, (load_at_start, os.getloadavg()[0]))
     if options.write:
-        write_into(options.write, render_markdown(about, tables))
+        write_into(options.write, render_markdown(about, tables), *markers)
         progress(f"wrote the figures into {options.write}")
     print(
         render_markdown(about, tables) if options.markdown else render_text(about, tables), end=""

@@ -9,6 +9,21 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
+#: What the `pii` setting does to each field, said in the field's description.
+KEPT = "Kept as is in every `pii` mode."
+_HASHED = (
+    "`pii`: `keep` as sent; `hash` the lower-case hex SHA-256 of the {normalised}; `drop` null."
+)
+EMAIL_PII = _HASHED.format(normalised="address trimmed and lower-cased")
+PHONE_PII = _HASHED.format(normalised="number as `+` followed by its digits only")
+NAME_PII = _HASHED.format(normalised="name trimmed and lower-cased")
+LEFT_OUT = "`pii`: `keep` as sent; `hash` and `drop` leave it out."
+
+
+def _personal(name: str, what: str, pii: str) -> th.Property:
+    return th.Property(name, th.StringType, description=f"{what} {pii}")
+
+
 #: Click and cookie ids that LeadTrackr's tags and plugins put in `attributionData`.
 #: Client-side tags send `""` for an id they did not find.
 ATTRIBUTION_IDS: dict[str, str] = {
@@ -60,62 +75,95 @@ _attribution_data = th.ObjectType(
 )
 
 _form_data = th.ObjectType(
-    th.Property("formName", th.StringType, description="Name of the form as the site sent it."),
-    th.Property("uniqueEventId", th.StringType, description="Id of the submission event."),
-    th.Property("formId", th.StringType, description="Form id sent by some form plugins."),
-    th.Property("customFormName", th.StringType, description="Form name set by the site owner."),
+    th.Property(
+        "formName", th.StringType, description=f"Name of the form as the site sent it. {KEPT}"
+    ),
+    th.Property("uniqueEventId", th.StringType, description=f"Id of the submission event. {KEPT}"),
+    th.Property("formId", th.StringType, description=f"Form id sent by some form plugins. {KEPT}"),
+    th.Property(
+        "customFormName", th.StringType, description=f"Form name set by the site owner. {KEPT}"
+    ),
     th.Property(
         "formFields",
         th.ObjectType(additional_properties=True),
-        description="All submitted fields, by field name.",
+        description=f"All submitted fields, by field name. {LEFT_OUT}",
     ),
     *(
-        th.Property(f"formCustomField{n}", th.StringType, description=f"Custom form field {n}.")
+        th.Property(
+            f"formCustomField{n}",
+            th.StringType,
+            description=f"Custom form field {n}. {LEFT_OUT}",
+        )
         for n in range(1, 6)
     ),
     additional_properties=True,
 )
 
 _user_data = th.ObjectType(
-    th.Property("firstName", th.StringType),
-    th.Property("lastName", th.StringType),
-    th.Property("email", th.StringType),
-    th.Property("phone", th.StringType),
-    th.Property("companyName", th.StringType),
+    _personal("firstName", "First name.", NAME_PII),
+    _personal("lastName", "Last name.", NAME_PII),
+    _personal("email", "Email address.", EMAIL_PII),
+    _personal("phone", "Phone number.", PHONE_PII),
+    th.Property("companyName", th.StringType, description=f"Company name. {KEPT}"),
     th.Property(
-        "company", th.StringType, description="Company name as one WordPress plugin sends it."
+        "company",
+        th.StringType,
+        description=f"Company name as one WordPress plugin sends it. {KEPT}",
     ),
     additional_properties=True,
 )
 
 LEAD_SCHEMA = th.PropertiesList(
-    th.Property("id", th.IntegerType, required=True, description="Lead id (primary key)."),
+    th.Property("id", th.IntegerType, required=True, description=f"Lead id (primary key). {KEPT}"),
     th.Property(
         "status",
         th.StringType,
         description=(
             "`open`, `pending`, `lost`, or one of the project's conversion labels (renamable, "
-            "so treat as free text). Changes after the lead is created."
+            f"so treat as free text). Changes after the lead is created. {KEPT}"
         ),
     ),
-    th.Property("formName", th.StringType, description="Name of the form the lead came from."),
-    th.Property("firstName", th.StringType),
-    th.Property("lastName", th.StringType),
-    th.Property("phone", th.StringType),
-    th.Property("email", th.StringType),
-    th.Property("companyName", th.StringType),
+    th.Property(
+        "formName", th.StringType, description=f"Name of the form the lead came from. {KEPT}"
+    ),
+    _personal("firstName", "First name.", NAME_PII),
+    _personal("lastName", "Last name.", NAME_PII),
+    _personal("phone", "Phone number.", PHONE_PII),
+    _personal("email", "Email address.", EMAIL_PII),
+    th.Property("companyName", th.StringType, description=f"Company name. {KEPT}"),
     th.Property(
         "price",
         th.NumberType,
-        description="Lead value in cents (divide by 100 for the currency amount).",
+        description=f"Lead value in cents (divide by 100 for the currency amount). {KEPT}",
     ),
-    th.Property("note", th.StringType, description="Free-text note on the lead."),
-    th.Property("formData", _form_data, description="The raw form submission."),
-    th.Property("userData", _user_data, description="Contact details as submitted."),
+    th.Property(
+        "note",
+        th.StringType,
+        description="Free-text note on the lead. `pii`: `keep` as sent; `hash` and `drop` null.",
+    ),
+    th.Property(
+        "formData",
+        _form_data,
+        description=(
+            "The raw form submission. `pii`: `keep` as sent; `hash` and `drop` keep only "
+            "`formName`, `uniqueEventId`, `formId` and `customFormName`, and the keys "
+            "`email`, `phone`, `firstName` and `lastName` where a form sent them (hashed "
+            "or null, as top-level); every submitted or custom field is left out."
+        ),
+    ),
+    th.Property(
+        "userData",
+        _user_data,
+        description=(
+            "Contact details as submitted. `pii`: `keep` as sent; `hash` and `drop` keep "
+            "the company name and the personal keys (hashed or null, as top-level), leaving "
+            "out any undocumented key."
+        ),
+    ),
     th.Property(
         "attributionData",
         _attribution_data,
-        description="Click ids, cookie ids and consent captured with the lead.",
+        description=f"Click ids, cookie ids and consent captured with the lead. {KEPT}",
     ),
     th.Property(
         "channelFlow",
@@ -123,19 +171,19 @@ LEAD_SCHEMA = th.PropertiesList(
         description=(
             "The visitor's channel journey before the lead, as LeadTrackr stores it (JSON "
             "text or a URL-encoded cookie string). A value the API returns already parsed "
-            "is emitted as its JSON text."
+            f"is emitted as its JSON text. {KEPT}"
         ),
     ),
     th.Property(
         "uniqueIdentifier",
         th.StringType,
-        description="The lead's id in your own system (CRM), if set.",
+        description=f"The lead's id in your own system (CRM), if set. {KEPT}",
     ),
     th.Property(
         "createdAt",
         th.DateTimeType,
         required=True,
-        description="When the lead was created, UTC, `YYYY-MM-DDTHH:MM:SS.mmmZ`.",
+        description=f"When the lead was created, UTC, `YYYY-MM-DDTHH:MM:SS.mmmZ`. {KEPT}",
     ),
 )
 

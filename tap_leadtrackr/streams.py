@@ -16,6 +16,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from tap_leadtrackr.channel_flow import parse_channel_flow, touchpoints
 from tap_leadtrackr.client import OLDEST_FIRST, ContractError, LeadTrackrStream, Page, PageRequest
 from tap_leadtrackr.paging import LeadReader
+from tap_leadtrackr.privacy import protect_leads
 from tap_leadtrackr.schemas import LEAD_FIELDS, LEAD_SCHEMA, TOUCHPOINT_SCHEMA
 from tap_leadtrackr.timestamps import (
     ONE_MILLISECOND,
@@ -222,6 +223,7 @@ class LeadsStream(LeadTrackrStream):
 
     @override
     def prepare_records(self, records: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        protect_leads(records, self.config.get("pii"))
         for lead in records:
             self.shape(lead)
         if self._touchpoints is not None:

@@ -12,6 +12,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_leadtrackr.client import DEFAULT_API_URL, MAX_PAGE_SIZE, PRIVATE_SETTINGS, api_key_of
+from tap_leadtrackr.privacy import KEEP, PII_MODES
 from tap_leadtrackr.streams import LeadsStream, LeadTouchpointsStream, status_list
 from tap_leadtrackr.timestamps import canonical_timestamp, parse_timestamp
 
@@ -185,6 +186,21 @@ class TapLeadTrackr(Tap):
                 "backfills; halved for the rest of the run after a 429."
             ),
             examples=[4],
+        ),
+        th.Property(
+            "pii",
+            th.StringType(nullable=False),
+            default=KEEP,
+            allowed_values=list(PII_MODES),
+            title="Personal data",
+            description=(
+                "What becomes of the leads' personal data. `keep`: as LeadTrackr sends it. "
+                "`hash`: emails, phone numbers and first and last names (top-level, in "
+                "`userData` and `formData`) become the SHA-256 of their normalised value, "
+                "as ad platforms match them; `note` and the form's submitted and custom "
+                "fields are left out. `drop`: the same fields are null or left out."
+            ),
+            examples=list(PII_MODES),
         ),
     ).to_dict()
 

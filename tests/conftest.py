@@ -22,6 +22,8 @@ class SyncResult:
     messages: list[dict[str, t.Any]]
     error: BaseException | None = None
     log: str = ""
+    output: str = ""
+    """Everything the tap wrote to stdout, as written."""
     records: list[dict[str, t.Any]] = field(init=False)
     states: list[dict[str, t.Any]] = field(init=False)
 
@@ -77,8 +79,9 @@ def run_tap(
             error.add_note(f"--- the sync's log, last lines:\n{stderr.getvalue()[-4000:]}")
         raise error
     stdout.seek(0)
-    messages = [json.loads(line) for line in stdout.read().splitlines() if line.strip()]
-    return SyncResult(messages=messages, error=error, log=stderr.getvalue())
+    output = stdout.read()
+    messages = [json.loads(line) for line in output.splitlines() if line.strip()]
+    return SyncResult(messages=messages, error=error, log=stderr.getvalue(), output=output)
 
 
 @pytest.fixture

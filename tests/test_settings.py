@@ -30,6 +30,7 @@ OWN_SETTINGS = (
     "page_size",
     "request_timeout",
     "max_retries",
+    "pii",
 )
 
 BAD_SETTINGS = {
@@ -46,6 +47,7 @@ BAD_SETTINGS = {
     "gclid_exists": ({"gclid_exists": "yes"}, "gclid_exists"),
     "request_timeout": ({"request_timeout": 0}, "request_timeout"),
     "max_retries": ({"max_retries": -1}, "max_retries"),
+    "pii": ({"pii": "hashed"}, "pii"),
 }
 
 
