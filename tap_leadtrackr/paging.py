@@ -113,6 +113,7 @@ class LeadReader:
         self.pages_ahead = pages_ahead
         self.limit = stream.page_size
         self.warned: set[str] = set()
+        self.emitted = 0
         #: Instants read on their own, all of whose leads have been emitted.
         self.read: set[str] = set()
 
@@ -131,7 +132,7 @@ class LeadReader:
                 ask = PageRequest(cursor.at, ahead_until if in_range else self.until)
                 page = self.fetch(ask)
                 if leads := cursor.take(page.records):
-                    yield leads
+                    yield self.progress(page, leads)
                 if self.fills_one_instant(page):
                     instant = page.records[0]["createdAt"]
                     yield from self.read_instant(instant, cursor)
@@ -160,6 +161,20 @@ class LeadReader:
         page = self.fetcher.get(ask)
         self.stream.check_page(page)
         return page
+
+    def progress(self, page: Page, leads: list[Lead]) -> list[Lead]:
+        """Count the leads about to be emitted, and tell the operator how far the sync is."""
+        self.emitted += len(leads)
+        ask = page.request
+        left = max(0, page.total - ask.page * self.limit) if ask.sort == OLDEST_FIRST else 0
+        self.stream.log(
+            "%s: %s read, up to %s; about %s left",
+            self.stream.name,
+            f"{self.emitted:,}",
+            leads[-1]["createdAt"],
+            f"{left:,}",
+        )
+        return leads
 
     def fills_one_instant(self, page: Page) -> bool:
         """Whether a full page holds one instant only, which may go on past it."""
@@ -250,7 +265,7 @@ class LeadReader:
                 # two requests (or may go on past them): it is read on its own.
                 yield from self.read_instant(last_instant, cursor)
             if leads := cursor.take(page.records):
-                yield leads
+                yield self.progress(page, leads)
             previous = page
         return True
 
@@ -291,7 +306,7 @@ class LeadReader:
                         count, seen = page.total, set()
                     seen.update(lead["id"] for lead in page.records)
                     if leads := cursor.take(page.records):
-                        yield leads
+                        yield self.progress(page, leads)
                     if len(seen) >= count:
                         return
                     number, pages = number + 1, page.total_pages
