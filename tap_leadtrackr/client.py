@@ -398,7 +398,7 @@ class LeadTrackrStream(RESTStream[PageRequest]):
             self.slow_down(sent_at_parallelism)
         self.log(
             "%s of %s failed (%s); try %d of %d in %.1f s",
-            str(ask).capitalize(),
+            str(ask)[0].upper() + str(ask)[1:],
             self.path,
             failure,
             attempt + 1,

@@ -182,19 +182,35 @@ class LeadReader:
         return len(records) >= self.limit and records[0]["createdAt"] == records[-1]["createdAt"]
 
     def more_after(self, page: Page, new: list[Lead]) -> bool:
-        """Whether leads may follow a keyset page; a server's contradictions are logged."""
+        """Whether leads may follow a keyset page; a server's contradictions are logged.
+
+        A page that brought nothing not read before ends the stream whatever it says, so
+        that a server stuck on `hasMore: true` costs one request past the last lead.
+        """
         records = page.records
-        if len(records) < self.limit:
-            if page.has_more:
+        says_more = page.has_more or page.total > len(records)
+        if not new:
+            if says_more:
                 self.warn(
-                    "has_more",
-                    "LeadTrackr said `hasMore: true` on a page of %d leads (of %d asked for) "
-                    "that starts at the last lead read: nothing can follow it, so the "
-                    "stream ends here.",
-                    len(records),
-                    self.limit,
+                    "nothing_new",
+                    "LeadTrackr said more leads follow (`hasMore: %s`, `total` %d) on a page "
+                    "that brought none not already read: the stream ends here.",
+                    str(page.has_more).lower(),
+                    page.total,
                 )
             return False
+        if len(records) < self.limit:
+            if says_more:
+                self.warn(
+                    "short",
+                    "LeadTrackr sent %d leads of the %d asked for while saying more follow "
+                    "(`hasMore: %s`, `total` %d): reading on from the last of them.",
+                    len(records),
+                    self.limit,
+                    str(page.has_more).lower(),
+                    page.total,
+                )
+            return says_more
         if not page.has_more and page.total > len(records):
             self.warn(
                 "total",
@@ -203,14 +219,7 @@ class LeadReader:
                 page.total,
                 page.total_pages,
             )
-            return True
-        if page.has_more and not new:
-            self.warn(
-                "nothing_new",
-                "LeadTrackr said `hasMore: true` but its next page brought no lead not "
-                "already read: the stream ends here.",
-            )
-        return page.has_more and bool(new)
+        return says_more
 
     def range_to_read_ahead(self, cursor: LeadCursor) -> str | None:
         """Close the range that pages ahead may read; None if there is none.
@@ -243,10 +252,12 @@ class LeadReader:
             last_instant = previous.records[-1]["createdAt"]
             if (
                 page.total != previous.total
+                or len(previous.records) < self.limit
                 or not page.records
                 or page.records[0]["createdAt"] < last_instant
             ):
-                # Leads went between the two requests: page numbers moved.
+                # Leads went between the two requests (or the server sent a short page
+                # that its count contradicts): page numbers cannot be trusted.
                 self.fetcher.discard()
                 self.stream.log(
                     "%s: leads went while paging (total %d -> %d); reading on from the "
