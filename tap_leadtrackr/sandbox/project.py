@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import random
 import threading
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from tap_leadtrackr.sandbox.data import END_MS, LeadFactory, channel_flow_form, gc_paused
@@ -22,12 +24,14 @@ _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=
 class _Order:
     """The ids a query selects in response order, and where its tie groups start."""
 
-    __slots__ = ("ids", "tie_starts")
+    __slots__ = ("ascending_keys", "ids", "tie_starts")
 
     def __init__(self, ids: list[int]) -> None:
         self.ids = ids
         self.tie_starts: list[int] | None = None
         """Computed on the first request that reorders ties."""
+        self.ascending_keys: list[int] | None = None
+        """For an order on `createdAt`: each lead's key, rising (negated when descending)."""
 
 
 class Project:
@@ -185,14 +189,14 @@ class Project:
         `per_offset` (shuffled, seeded by `offset` and `limit`).
         """
         with self._lock:
-            ordered = self._orders.get(query)
-            if ordered is None:
-                ordered = _Order(query.select(self._leads, self._created_ms))
-                self._orders[query] = ordered
-                if len(self._orders) > _CACHED_ORDERS:
-                    self._orders.popitem(last=False)
-            else:
-                self._orders.move_to_end(query)
+            if tie_order == "fixed" and query.sort_field == "createdAt":
+                # A `createdAt` range of the cached unbounded order, as a database index
+                # serves it: every keyset request has its own range, and sorting all the
+                # leads for each would make a sync quadratic in them.
+                start, stop, order = self._created_range(query)
+                ids = order[start + offset : min(start + offset + limit, stop)]
+                return stop - start, [self._json(lead_id) for lead_id in ids]
+            ordered = self._order(query)
             order = ordered.ids
             if tie_order == "fixed":
                 ids = order[offset : offset + limit]
@@ -202,6 +206,31 @@ class Project:
                 seed = request_number if tie_order == "per_request" else f"{offset}:{limit}"
                 ids = shuffle_ties(order, ordered.tie_starts, offset, limit, random.Random(seed))
             return len(order), [self._json(lead_id) for lead_id in ids]
+
+    def _order(self, query: LeadsQuery) -> _Order:
+        """The ids `query` selects, in response order, from the cache if it holds them."""
+        ordered = self._orders.get(query)
+        if ordered is None:
+            ordered = _Order(query.select(self._leads, self._created_ms))
+            self._orders[query] = ordered
+            if len(self._orders) > _CACHED_ORDERS:
+                self._orders.popitem(last=False)
+        else:
+            self._orders.move_to_end(query)
+        return ordered
+
+    def _created_range(self, query: LeadsQuery) -> tuple[int, int, list[int]]:
+        """Where `query`'s `createdAt` range lies in the order without it: start, stop, ids."""
+        ordered = self._order(replace(query, created_gte=None, created_lte=None))
+        if ordered.ascending_keys is None:
+            sign = -1 if query.descending else 1
+            ordered.ascending_keys = [sign * self._created_ms[i] for i in ordered.ids]
+        keys, low, high = ordered.ascending_keys, query.created_gte, query.created_lte
+        if query.descending:
+            low, high = (None if high is None else -high), (None if low is None else -low)
+        start = 0 if low is None else bisect_left(keys, low)
+        stop = len(keys) if high is None else bisect_right(keys, high)
+        return start, max(start, stop), ordered.ids
 
     def find(self, lookup: LeadLookup) -> bytes | None:
         """Return the JSON of the lead a getLead lookup finds, or None.
