@@ -134,6 +134,8 @@ class LeadReader:
                 if leads := cursor.take(page.records):
                     yield self.progress(page, leads)
                 if self.fills_one_instant(page):
+                    # Pages fetched ahead from where this one started are no use now.
+                    self.fetcher.discard()
                     instant = page.records[0]["createdAt"]
                     yield from self.read_instant(instant, cursor)
                     cursor.step_past(instant)
