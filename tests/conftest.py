@@ -91,6 +91,20 @@ def sandbox() -> t.Iterator[Sandbox]:
         yield server
 
 
+@pytest.fixture(params=[1, 4], ids=["sequential", "parallel"])
+def parallelism(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Run a test with one request at a time and with four.
+
+    The test module's own `config_for` then sets `max_parallel_requests`.
+    """
+
+    def with_parallelism(server: Sandbox, **settings: t.Any) -> dict[str, t.Any]:
+        return config_for(server, max_parallel_requests=request.param, **settings)
+
+    monkeypatch.setattr(request.module, "config_for", with_parallelism)
+    return request.param
+
+
 def config_for(server: Sandbox, **settings: t.Any) -> dict[str, t.Any]:
     return {"api_key": server.api_key, "api_url": server.url, **settings}
 

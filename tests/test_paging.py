@@ -9,29 +9,16 @@ with pages fetched ahead.
 from __future__ import annotations
 
 import math
-import sys
 from collections import Counter
 
 import pytest
 
 from tap_leadtrackr.client import LeadTrackrStream
 from tap_leadtrackr.sandbox import Faults, Project, Sandbox, generate_leads
-from tests import conftest
-from tests.conftest import SyncResult, bookmark_of, lead_requests, run_tap
+from tests.conftest import SyncResult, bookmark_of, config_for, lead_requests, run_tap
 
-
-@pytest.fixture(autouse=True, params=[1, 4], ids=["sequential", "parallel"])
-def parallelism(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Every test here runs with one request at a time and with four."""
-
-    def with_parallelism(server, **settings):
-        return conftest.config_for(server, max_parallel_requests=request.param, **settings)
-
-    monkeypatch.setattr(sys.modules[__name__], "config_for", with_parallelism)
-    return request.param
-
-
-config_for = conftest.config_for
+# Every test here runs with one request at a time and with four (see `parallelism`).
+pytestmark = pytest.mark.usefixtures("parallelism")
 
 
 @pytest.fixture(autouse=True)

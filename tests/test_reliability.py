@@ -13,21 +13,13 @@ import pytest
 
 from tap_leadtrackr.client import LeadTrackrStream
 from tap_leadtrackr.sandbox import Faults, Project, Sandbox, generate_leads
-from tests import conftest
 from tests.conftest import config_for, lead_requests, run_tap
 
 LEADS = 450  # five pages of 100
 
 
-@pytest.fixture(autouse=True, params=[1, 4], ids=["sequential", "parallel"])
-def parallelism(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Every test here runs with one request at a time and with four."""
-
-    def with_parallelism(server, **settings):
-        return conftest.config_for(server, max_parallel_requests=request.param, **settings)
-
-    monkeypatch.setattr(sys.modules[__name__], "config_for", with_parallelism)
-    return request.param
+# Every test here runs with one request at a time and with four (see `parallelism`).
+pytestmark = pytest.mark.usefixtures("parallelism")
 
 
 @pytest.fixture
