@@ -2,7 +2,8 @@
 
 `Sandbox` serves a `Project` of leads (by default made by `generate_leads`) on a local
 port, answering `/api/leads/getLeads` and `/api/leads/getLead` as the documented API does,
-and injects the failures described by `Faults`. Run it with `leadtrackr-sandbox` or
+and injects the failures described by `Faults`. More projects, each read with its own
+key (ids overlapping, any of them inactive on demand), go in `Sandbox.projects`. Run it with `leadtrackr-sandbox` or
 `python -m tap_leadtrackr.sandbox`.
 """
 

@@ -110,10 +110,16 @@ class Sandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         verbose: bool = False,
+        projects: dict[str, Project] | None = None,
     ) -> None:
-        """Serve `project`, or else a project of `leads` generated leads from `seed`."""
+        """Serve `project`, or else a project of `leads` generated leads from `seed`.
+
+        `projects` are more projects, by the API key that reads each one (as LeadTrackr
+        resolves the project from the key); `faults` apply to `project` only.
+        """
         self.project = project if project is not None else Project(generate_leads(leads, seed))
         self.api_key = api_key
+        self.projects: dict[str, Project] = dict(projects or {})
         self.faults = faults if faults is not None else Faults()
         self.host = host
         self.port = port
@@ -215,9 +221,9 @@ class Sandbox:
         if not api_key:
             return _message(401, "Missing X-API-Key header")
         revoke_after = self.faults.revoke_key_after_request
-        if api_key != self.api_key or 0 < revoke_after < number:
+        project = self.project if api_key == self.api_key else self.projects.get(api_key)
+        if project is None or (project is self.project and 0 < revoke_after < number):
             return _message(401, "Invalid API key")
-        project = self.project
         if not project.active:
             return _message(403, "Project subscription is inactive")
         try:
