@@ -13,7 +13,7 @@ from typing import get_type_hints
 from tap_leadtrackr.sandbox.data import generate_leads
 from tap_leadtrackr.sandbox.faults import SCRIPTED_FAULTS, Faults
 from tap_leadtrackr.sandbox.project import Project
-from tap_leadtrackr.sandbox.server import DEFAULT_API_KEY, Sandbox
+from tap_leadtrackr.sandbox.server import DEFAULT_API_KEY, Sandbox, project_key
 
 
 def _script(value: str) -> dict[int, str]:
@@ -42,11 +42,6 @@ def _numbers(value: str) -> set[int]:
         return {int(item) for item in value.split(",") if item.strip()}
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not numbers like 2,3") from None
-
-
-def project_key(api_key: str, number: int) -> str:
-    """The key that reads project `number` of a sandbox started with `--projects`."""
-    return f"{api_key}-{number}"
 
 
 def _optional_text(value: str) -> str | None:

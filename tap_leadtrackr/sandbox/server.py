@@ -27,6 +27,12 @@ from tap_leadtrackr.sandbox.query import BadRequest, parse_lead_lookup, parse_le
 DEFAULT_API_KEY = "sandbox-key"
 """The key a sandbox accepts unless told otherwise (a sandbox key, fine to print)."""
 
+
+def project_key(api_key: str, number: int) -> str:
+    """The key of project `number` of a sandbox of several (`--projects`): `sandbox-key-2`."""
+    return f"{api_key}-{number}"
+
+
 LEADS_PATH = "/api/leads/getLeads"
 LEAD_PATH = "/api/leads/getLead"
 _MAX_DISCARDED_BODY = 1 << 20
