@@ -14,6 +14,8 @@ import pytest
 
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
 from tests.conftest import SyncResult, lead_requests, run_tap
+from tests.test_secrets import assert_debug_logging_was_on, records_of
+from tests.test_secrets import run_cli as debug_run
 from tests.test_touchpoints import catalog_selecting
 
 #: Each project's key; none of them appears in any message.
@@ -325,3 +327,25 @@ def test_projects_from_the_environment_and_a_failed_project_exits_non_zero(
     # Progress lines name the project.
     assert "project acme: reading leads" in run.stderr
     assert_nothing_secret(run.stdout + run.stderr)
+
+
+@pytest.mark.parametrize("source", ["file", "env"])
+def test_no_key_reaches_a_log_at_debug_even_when_a_project_is_refused(
+    tmp_path, agency: Sandbox, source: str
+) -> None:
+    del agency.projects[KEYS["globex"]]
+    agency.projects[KEYS["initech"]].active = False
+    config = config_for(agency)
+    # A key with white space around it, as a copy may leave: shown in neither spelling.
+    config["projects"][0]["api_key"] = f" {KEYS['acme']}\r\n"
+    env = {"TAP_LEADTRACKR_PROJECTS": json.dumps(config["projects"])}
+    env["TAP_LEADTRACKR_API_URL"] = agency.url
+
+    run = debug_run(tmp_path, None, env) if source == "env" else debug_run(tmp_path, config)
+
+    assert run.returncode != 0
+    assert_debug_logging_was_on(run)
+    assert "`globex`: LeadTrackr rejected the API key" in run.stderr
+    assert "`initech`: LeadTrackr refused access" in run.stderr
+    assert_nothing_secret(run.stdout + run.stderr)
+    assert len(records_of(run.stdout)) == SIZES["acme"]
