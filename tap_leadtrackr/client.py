@@ -569,7 +569,7 @@ class LeadTrackrStream(RESTStream[PageRequest]):
         try:
             yield from self.request_project_records(context)
         except AccessRefusedError as exc:
-            # The other projects go on; the tap fails the run at the end (`sync_all`).
+            # The others go on; the run fails at the end (`finalize_state_progress_markers`).
             self.refused_projects[self.project] = str(exc)
             self.log(
                 "%s The other projects go on; the run fails at the end.", exc, level=logging.ERROR

@@ -53,6 +53,13 @@ def test_meltano_yml_declares_and_meltano_lists_every_setting_of_the_tap(
         shown = meltano(*command, "tap-leadtrackr", env=agency).stdout
         assert "acme-secret-key" not in shown
     assert re.search(r"^projects .*\] current value: \(redacted\)", shown, flags=re.MULTILINE)
+    # From `.env` as well, as JSON: the tap gets the list.
+    meltano.env_file.write_text(f"TAP_LEADTRACKR_PROJECTS='{projects}'\nTAP_LEADTRACKR_API_KEY=\n")
+    try:
+        dumped = meltano("invoke", "--dump=config", "tap-leadtrackr").stdout
+    finally:
+        meltano.env_file.write_text("")
+    assert json.loads(dumped)["projects"] == json.loads(projects)
 
 
 def test_settings_from_environment_variables_reach_the_tap(
