@@ -12,7 +12,8 @@ from collections import Counter
 
 import pytest
 
-from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
+from tap_leadtrackr.client import LeadTrackrStream
+from tap_leadtrackr.sandbox import Faults, Project, Sandbox, generate_leads
 from tests.conftest import SyncResult, lead_requests, run_tap
 from tests.test_secrets import assert_debug_logging_was_on, records_of
 from tests.test_secrets import run_cli as debug_run
@@ -349,3 +350,46 @@ def test_no_key_reaches_a_log_at_debug_even_when_a_project_is_refused(
     assert "`initech`: LeadTrackr refused access" in run.stderr
     assert_nothing_secret(run.stdout + run.stderr)
     assert len(records_of(run.stdout)) == SIZES["acme"]
+
+
+def test_a_checkpoint_after_every_page_of_every_project(agency: Sandbox) -> None:
+    result = run_tap(config_for(agency))
+
+    emitted: dict[str, list[str]] = {name: [] for name in SIZES}
+    checkpointed = dict.fromkeys(SIZES, 0)
+    for message in result.messages:
+        if message["type"] == "RECORD":
+            record = message["record"]
+            emitted[record["project"]].append(record["createdAt"])
+            # At most a page of leads of the project being read past its last checkpoint.
+            assert len(emitted[record["project"]]) - checkpointed[record["project"]] <= 50
+        elif message["type"] == "STATE":
+            bookmarks = partitions(message["value"]) if "bookmarks" in message["value"] else {}
+            checkpointed = {
+                name: sum(
+                    1 for at in emitted[name] if bookmarks.get(name) and at <= bookmarks[name]
+                )
+                for name in SIZES
+            }
+    for name in SIZES:
+        assert emitted[name] == sorted(emitted[name])
+        assert partitions(result.last_state)[name] == emitted[name][-1]
+
+
+def test_transient_failures_are_retried_in_every_project(
+    agency: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(
+        LeadTrackrStream, "sleep", staticmethod(lambda seconds, cancelled: waits.append(seconds))
+    )
+    script = {2: "503", 5: "429", 9: "reset", 12: "truncated"}
+    agency.faults = Faults(script=script)
+
+    result = run_tap(config_for(agency, max_parallel_requests=3))
+
+    assert leads_by_project(result) == SIZES
+    assert len({(r["project"], r["id"]) for r in result.records}) == sum(SIZES.values())
+    assert len(waits) == 4
+    hit = {r.headers["X-API-Key"] for r in agency.requests if r.number in script}
+    assert len(hit) >= 2, "the faults should hit more than one project"

@@ -121,7 +121,8 @@ class Sandbox:
         """Serve `project`, or else a project of `leads` generated leads from `seed`.
 
         `projects` are more projects, by the API key that reads each one (as LeadTrackr
-        resolves the project from the key); `faults` apply to `project` only.
+        resolves the project from the key). `faults` that answer a request (errors, latency)
+        count and hit every request; those that change data or revoke the key, `project`.
         """
         self.project = project if project is not None else Project(generate_leads(leads, seed))
         self.api_key = api_key
