@@ -331,6 +331,7 @@ def identify_projects(stream: Stream) -> None:
     leads may share an id, so it is part of the key.
     """
     if project_keys(stream.config):
+        # An instance attribute, as the class attribute `schema` shadows the SDK's property.
         stream.schema = with_project(stream.schema)  # type: ignore[misc]
         stream.primary_keys = (PROJECT_FIELD, *stream.primary_keys)
 
