@@ -1,11 +1,16 @@
 """The LeadTrackr demo: leads -> Meltano job `leads-to-warehouse` -> DuckDB, then a report.
 
     python scripts/demo.py [--full-refresh]      (`make demo ARGS=--full-refresh`)
+    python scripts/demo.py --projects 3          (`make demo ARGS="--projects 3"`)
 
 Without `TAP_LEADTRACKR_API_KEY` it serves a local sandbox project (Meltano environment
 `dev`): the first run loads its leads; every later run finds 25 new leads in it, as a live
 project would have, and loads only those. With the variable exported it reads the real API
 instead (environment `prod`) and starts no sandbox.
+
+With `--projects N` the sandbox serves N projects, each with its own key and leads (ids
+overlapping), read in one sync through the tap's `projects` setting (Meltano environment
+`agency`, warehouse `output/agency.duckdb`); the report breaks the leads down per project.
 
 The sandbox runs in this process and stops with it, whatever happens. The warehouse and
 Meltano's bookmark persist (in `output/` and `.meltano/`) from one run to the next.
@@ -27,7 +32,7 @@ from types import FrameType
 
 from warehouse_report import SCHEMA, Warehouse, format_report, read_warehouse
 
-from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
+from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads, project_key
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = Path(sys.executable).with_name("meltano")
@@ -38,6 +43,8 @@ SANDBOX_PORT = 8787
 """The port of the dev environment's `api_url`; any free port when it is taken."""
 SANDBOX_BATCH = 25
 """New leads the sandbox project receives between two demo runs."""
+PROJECT_NAMES = ("acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "tyrell")
+"""What `--projects` calls the sandbox's projects (then `project-9`, `project-10`, ...)."""
 
 
 @dataclass(frozen=True)
@@ -84,11 +91,15 @@ class Demo:
         return stdout
 
     def bookmark(self) -> str | None:
-        """The `leads` bookmark of the job, or None before its first sync."""
+        """The `leads` bookmark of the job (the newest of the projects'), or None before."""
         text = self.meltano("state", "get", self.state_id).strip()
         state = json.loads(text).get("singer_state", {}) if text else {}
-        value = state.get("bookmarks", {}).get("leads", {}).get("replication_key_value")
-        return None if value is None else str(value)
+        leads = state.get("bookmarks", {}).get("leads", {})
+        values = [
+            partition.get("replication_key_value")
+            for partition in [leads, *leads.get("partitions", [])]
+        ]
+        return max((str(value) for value in values if value is not None), default=None)
 
 
 def shown(path: Path) -> str:
@@ -104,6 +115,11 @@ def free_port(preferred: int) -> int:
         except OSError:
             return 0
     return preferred
+
+
+def project_name(number: int) -> str:
+    """The name of sandbox project `number` (from 1) in the `projects` setting."""
+    return PROJECT_NAMES[number - 1] if number <= len(PROJECT_NAMES) else f"project-{number}"
 
 
 def sandbox_project(leads: int, seed: int, batches: int) -> Project:
@@ -123,7 +139,7 @@ def outcome(before: Warehouse, after: Warehouse, rewritten: int, *, full: bool) 
     new = after.leads - before.leads
     if after.distinct_ids != after.leads:
         duplicated = after.leads - after.distinct_ids
-        return f"{duplicated:,} leads are DUPLICATED: the upsert on id failed."
+        return f"{duplicated:,} leads are DUPLICATED: the upsert on the key failed."
     if not before.leads:
         return f"First sync: {new:,} leads loaded."
     if full:
@@ -132,8 +148,8 @@ def outcome(before: Warehouse, after: Warehouse, rewritten: int, *, full: bool) 
             "none duplicated."
         )
     again = (
-        f" (and {rewritten} lead at the bookmark read again and updated in place: the "
-        "bookmark is inclusive)"
+        f" (and {rewritten} lead{'s' if rewritten > 1 else ''} at the bookmark read again and "
+        "updated in place: the bookmark is inclusive)"
         if rewritten
         else ""
     )
@@ -155,7 +171,8 @@ def sync(demo: Demo, *, full_refresh: bool, mark_before: str | None) -> int:
     print(f"  done in {seconds:.1f} s")
     print(f"  warehouse  {before.leads:,} -> {after.leads:,} leads")
     print(f"  bookmark   {mark_before or '(none)'} -> {mark_after or '(none)'}")
-    print(f"             (createdAt of the newest lead; Meltano state `{demo.state_id}`)")
+    newest = "newest lead of any project" if demo.environment == "agency" else "newest lead"
+    print(f"             (createdAt of the {newest}; Meltano state `{demo.state_id}`)")
     print(f"  {outcome(before, after, rewritten, full=full_refresh)}")
     print(f"\nWarehouse report ({shown(demo.warehouse)}, schema {SCHEMA})")
     print(format_report(after))
@@ -173,6 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--leads", type=int, default=3000, help="sandbox leads (default 3000)")
     parser.add_argument("--seed", type=int, default=1, help="sandbox seed (default 1)")
     parser.add_argument(
+        "--projects",
+        type=int,
+        default=0,
+        metavar="N",
+        help="serve N sandbox projects and read them in one sync (the `projects` setting)",
+    )
+    parser.add_argument(
         "--output", type=Path, default=ROOT / "output", help="folder of the warehouse (output/)"
     )
     parser.add_argument(
@@ -188,10 +212,13 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output.resolve()
     output.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    real_api = bool(env.get("TAP_LEADTRACKR_API_KEY"))
+    several = args.projects > 0
+    real_api = bool(env.get("TAP_LEADTRACKR_API_KEY")) and not several
+    environment = "agency" if several else "prod" if real_api else "dev"
+    warehouse = {"agency": "agency.duckdb", "prod": "warehouse.duckdb", "dev": "sandbox.duckdb"}
     demo = Demo(
-        environment="prod" if real_api else "dev",
-        warehouse=output / ("warehouse.duckdb" if real_api else "sandbox.duckdb"),
+        environment=environment,
+        warehouse=output / warehouse[environment],
         env=env,
         env_file=args.env_file,
     )
@@ -204,12 +231,13 @@ def main(argv: list[str] | None = None) -> int:
             print("  source     the LeadTrackr API (TAP_LEADTRACKR_API_KEY is set)")
             return sync(demo, full_refresh=args.full_refresh, mark_before=mark_before)
 
-        record = output / "sandbox-project.json"
+        record = output / ("agency-projects.json" if several else "sandbox-project.json")
         recorded = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+        asked = {"leads": args.leads, "seed": args.seed, "projects": args.projects}
         first_run = (
             mark_before is None
             or not demo.warehouse.exists()
-            or (recorded.get("leads"), recorded.get("seed")) != (args.leads, args.seed)
+            or any(recorded.get(name, 0) != value for name, value in asked.items())
         )
         if first_run:
             # No bookmark, no warehouse, or another sandbox project: start afresh.
@@ -218,22 +246,44 @@ def main(argv: list[str] | None = None) -> int:
             mark_before = None
         batches = 0 if first_run else recorded.get("batches", 0) + 1
         project = sandbox_project(args.leads, args.seed, batches)
-        record.write_text(
-            json.dumps({"leads": args.leads, "seed": args.seed, "batches": batches}) + "\n",
-            encoding="utf-8",
-        )
-        with Sandbox(project, port=free_port(SANDBOX_PORT)) as sandbox:
+        # Project K of several: its own leads (seed + K - 1), ids from 1 as in every project.
+        projects = {
+            project_key("sandbox-key", number): (
+                project
+                if number == 1
+                else sandbox_project(args.leads, args.seed + number - 1, batches)
+            )
+            for number in range(1, args.projects + 1)
+        }
+        record.write_text(json.dumps({**asked, "batches": batches}) + "\n", encoding="utf-8")
+        with Sandbox(project, port=free_port(SANDBOX_PORT), projects=projects) as sandbox:
             # Explicit values beat a `.env`, which may hold a real key for `prod`.
             env["TAP_LEADTRACKR_API_URL"] = sandbox.url
-            env["TAP_LEADTRACKR_API_KEY"] = sandbox.api_key
-            news = "" if first_run else f", {SANDBOX_BATCH} of them new since the last run"
-            print(f"  source     sandbox at {sandbox.url}: {len(project):,} leads{news}")
+            count = sum(len(each) for each in projects.values()) if several else len(project)
+            if several:
+                listed = [
+                    {"name": project_name(number), "api_key": key}
+                    for number, key in enumerate(projects, start=1)
+                ]
+                env["TAP_LEADTRACKR_PROJECTS"] = json.dumps(listed)
+                # Unset: one project's key and `projects` together are refused.
+                env["TAP_LEADTRACKR_API_KEY"] = ""
+                names = ", ".join(project["name"] for project in listed)
+                where = f"{args.projects} projects ({names}), "
+                batch = SANDBOX_BATCH * args.projects
+            else:
+                env["TAP_LEADTRACKR_API_KEY"] = sandbox.api_key
+                where, batch = "", SANDBOX_BATCH
+            news = "" if first_run else f", {batch} of them new since the last run"
+            print(f"  source     sandbox at {sandbox.url}: {where}{count:,} leads{news}")
             status = sync(
                 demo, full_refresh=args.full_refresh or first_run, mark_before=mark_before
             )
+        again = f'make demo ARGS="--projects {args.projects}"' if several else "make demo"
         print(
-            f"\nRun `make demo` again: {SANDBOX_BATCH} new leads will be waiting in the sandbox, "
-            "and only those are loaded.\n`make demo ARGS=--full-refresh` reads every lead again."
+            f"\nRun `{again}` again: {SANDBOX_BATCH} new leads{' per project' if several else ''} "
+            "will be waiting in the sandbox, and only those are loaded.\n"
+            "`make demo ARGS=--full-refresh` reads every lead again."
         )
         return status
     except KeyboardInterrupt:

@@ -1,5 +1,8 @@
 """What the DuckDB warehouse holds: lead counts, statuses, forms and click-id shares.
 
+With several projects (the tap's `projects` setting), leads are also counted per project,
+and a lead is one `(project, id)`: two projects' leads may share an id.
+
     python scripts/warehouse_report.py [output/sandbox.duckdb]
 
 target-duckdb writes column names in lower case (`formName` becomes `formname`) and keeps
@@ -38,6 +41,8 @@ class Warehouse:
     with_meta_click: int = 0
     touchpoints: int = 0
     leads_with_journey: int = 0
+    by_project: list[tuple[str, int]] = field(default_factory=list)
+    """Leads per project, when the tap read several; else empty."""
 
     def rows_written_since(self, path: Path, earlier: Warehouse) -> int:
         """Rows this table got or had rewritten after `earlier` was taken."""
@@ -66,8 +71,10 @@ def read_warehouse(path: Path) -> Warehouse:
         if not _has_table(db, "leads"):
             return Warehouse()
         leads = f"{SCHEMA}.leads"
+        projects = _has_column(db, "leads", "project")
+        key = "(project, id)" if projects else "id"
         total, distinct, newest, batched, google, meta = db.execute(
-            "select count(*), count(distinct id), "
+            f"select count(*), count(distinct {key}), "
             "strftime(max(createdat), '%Y-%m-%dT%H:%M:%S.%gZ'), max(_sdc_batched_at)::varchar, "
             f"count(*) filter ({GOOGLE_CLICK}), "
             f"count(*) filter ({META_CLICK}) from {leads}"
@@ -80,10 +87,16 @@ def read_warehouse(path: Path) -> Warehouse:
             f"select coalesce(formname, '(none)'), count(*) from {leads} "
             "group by 1 order by 2 desc, 1"
         ).fetchall()
+        by_project = []
+        if projects:
+            by_project = db.execute(
+                f"select project, count(*) from {leads} group by 1 order by 1"
+            ).fetchall()
         touchpoints, with_journey = 0, 0
         if _has_table(db, "lead_touchpoints"):
+            journey = "(project, lead_id)" if projects else "lead_id"
             touchpoints, with_journey = db.execute(
-                f"select count(*), count(distinct lead_id) from {SCHEMA}.lead_touchpoints"
+                f"select count(*), count(distinct {journey}) from {SCHEMA}.lead_touchpoints"
             ).fetchone() or (0, 0)
     return Warehouse(
         leads=total,
@@ -96,6 +109,7 @@ def read_warehouse(path: Path) -> Warehouse:
         with_meta_click=meta,
         touchpoints=touchpoints,
         leads_with_journey=with_journey,
+        by_project=by_project,
     )
 
 
@@ -103,6 +117,15 @@ def _has_table(db: duckdb.DuckDBPyConnection, table: str) -> bool:
     found = db.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
         [SCHEMA, table],
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def _has_column(db: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    found = db.execute(
+        "select count(*) from information_schema.columns "
+        "where table_schema = ? and table_name = ? and column_name = ?",
+        [SCHEMA, table, column],
     ).fetchone()
     return bool(found and found[0])
 
@@ -120,6 +143,10 @@ def format_report(warehouse: Warehouse, *, top: int = 10) -> str:
     if warehouse.distinct_ids != total:
         lines.append(f"  !! only {warehouse.distinct_ids:,} distinct ids: duplicated leads")
     lines.append(f"  newest lead created      {warehouse.newest_created}")
+    if warehouse.by_project:
+        lines.append("  by project")
+        for name, count in warehouse.by_project:
+            lines.append(f"    {name:<22}{_share(count, total)}")
     for title, groups in (("by status", warehouse.by_status), ("by form", warehouse.by_form)):
         lines.append(f"  {title}")
         for name, count in groups[:top]:

@@ -70,6 +70,11 @@ API_KEY_HELP = (
     "Set `api_key` (TAP_LEADTRACKR_API_KEY) to the key from the LeadTrackr dashboard: "
     "project -> Settings -> API Integration."
 )
+#: The same, when the keys come from `projects`.
+PROJECT_KEY_HELP = (
+    "Set this project's `api_key` in `projects` (TAP_LEADTRACKR_PROJECTS) to the key from "
+    "the LeadTrackr dashboard: project -> Settings -> API Integration."
+)
 
 
 class RetriesExhaustedError(FatalAPIError):
@@ -82,6 +87,14 @@ class FetchCancelledError(Exception):
 
 class ContractError(FatalAPIError):
     """The API answered 200 with something its documentation rules out."""
+
+
+class AccessRefusedError(FatalAPIError):
+    """LeadTrackr refused the project: its key was rejected (401) or it is inactive (403)."""
+
+
+class ProjectsFailedError(FatalAPIError):
+    """Some projects were refused; the others were read to the end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +165,27 @@ def api_key_of(config: t.Mapping[str, t.Any]) -> str:
     return str(config.get("api_key") or "").strip()
 
 
+def project_keys(config: t.Mapping[str, t.Any]) -> dict[str, str]:
+    """The API key of each project of `projects` by name, stripped; empty without `projects`.
+
+    Entries that are not objects are skipped: the settings check reports them.
+    """
+    return {
+        str(project.get("name")): str(project.get("api_key") or "").strip()
+        for project in config.get("projects") or []
+        if isinstance(project, dict)
+    }
+
+
+def secret_values(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Every API key of the config, as given and stripped: no message may show one."""
+    keys = [api_key_of(config), str(config.get("api_key") or "")]
+    for project in config.get("projects") or []:
+        if isinstance(project, dict) and isinstance(key := project.get("api_key"), str):
+            keys += [key, key.strip()]
+    return [key for key in dict.fromkeys(keys) if key.strip()]
+
+
 def hide_query(text: str) -> str:
     """Drop the query strings from text: they hold the filter values."""
     return _QUERY.sub("", text)
@@ -160,9 +194,12 @@ def hide_query(text: str) -> str:
 def redact(text: str, config: t.Mapping[str, t.Any]) -> str:
     """Hide query strings and the values of `PRIVATE_SETTINGS` in text the tap did not write."""
     text = hide_query(text)
+    for key in secret_values(config):
+        for shown in (key, quote_plus(key)):
+            text = text.replace(shown, "<api_key>")
     for setting in PRIVATE_SETTINGS:
-        value = api_key_of(config) if setting == "api_key" else config.get(setting)
-        if isinstance(value, str) and value:
+        value = config.get(setting)
+        if setting != "api_key" and isinstance(value, str) and value:
             for shown in (value, quote_plus(value)):
                 text = text.replace(shown, f"<{setting}>")
     return text
@@ -238,7 +275,23 @@ class LeadTrackrStream(RESTStream[PageRequest]):
         super().__init__(*args, **kwargs)
         #: Shared by every thread fetching this stream's pages.
         self.rate_limit = RateLimitGate()
+        #: The project being read (`projects`), or None with `api_key` alone.
+        self.project: str | None = None
+        #: Projects LeadTrackr refused in this run, and why; the others were read.
+        self.refused_projects: dict[str, str] = {}
         hide_queries_in_http_logs()
+
+    @override
+    @property
+    def partitions(self) -> list[dict] | None:
+        # One context per project: the SDK then keeps a bookmark per project.
+        return [{"project": name} for name in project_keys(self.config)] or None
+
+    @override
+    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
+        if self.project is not None:
+            message, args = "project %s: " + message, (self.project, *args)
+        super().log(message, *args, level=level, **kwargs)
 
     @staticmethod
     def sleep(seconds: float, cancelled: threading.Event) -> None:
@@ -251,14 +304,25 @@ class LeadTrackrStream(RESTStream[PageRequest]):
         return str(self.config.get("api_url", DEFAULT_API_URL)).rstrip("/")
 
     @override
-    @cached_property
+    @property
     def authenticator(self) -> APIKeyAuthenticator:
-        # Read for every request: built once.
-        # Stripped: a key read from a file or a CRLF `.env` ends in a line break, which
-        # the HTTP library rejects with a message quoting the whole header value.
-        return APIKeyAuthenticator(
-            key="X-API-Key", value=api_key_of(self.config), location="header"
-        )
+        # Requests are built in the sync's thread only (see `PageFetcher`), where
+        # `project` names the project being read.
+        return self.authenticators[self.project]
+
+    @cached_property
+    def authenticators(self) -> dict[str | None, APIKeyAuthenticator]:
+        """The authenticator of each project (None: `api_key`), built once: read per request.
+
+        Keys are stripped: one read from a file or a CRLF `.env` ends in a line break,
+        which the HTTP library rejects with a message quoting the whole header value.
+        """
+        keys: dict[str | None, str] = {None: api_key_of(self.config)}
+        keys.update(project_keys(self.config))
+        return {
+            project: APIKeyAuthenticator(key="X-API-Key", value=key, location="header")
+            for project, key in keys.items()
+        }
 
     @override
     @property
@@ -308,6 +372,8 @@ class LeadTrackrStream(RESTStream[PageRequest]):
             )
         if is_rate_limit(response) or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(self.response_error_message(response), response)
+        if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
+            raise AccessRefusedError(self.fatal_error_message(response))
         raise FatalAPIError(self.fatal_error_message(response))
 
     @override
@@ -321,7 +387,8 @@ class LeadTrackrStream(RESTStream[PageRequest]):
         server_says = self.redact(server_message(response))
         status = response.status_code
         if status == HTTPStatus.UNAUTHORIZED:
-            return f"LeadTrackr rejected the API key ({server_says}). {API_KEY_HELP}"
+            help = API_KEY_HELP if self.project is None else PROJECT_KEY_HELP
+            return f"LeadTrackr rejected the API key ({server_says}). {help}"
         if status == HTTPStatus.FORBIDDEN:
             return (
                 f"LeadTrackr refused access ({server_says}): the project's subscription is "
@@ -492,6 +559,39 @@ class LeadTrackrStream(RESTStream[PageRequest]):
 
     @override
     def request_records(self, context: Context | None) -> t.Iterable[dict]:
+        self.project = context.get("project") if context else None
+        if self.project is None:
+            yield from self.request_project_records(context)
+            return
+        # Each project reads at `max_parallel_requests` again, whatever 429s another met.
+        self.__dict__.pop("parallelism", None)
+        self.log("reading %s", self.name)
+        try:
+            yield from self.request_project_records(context)
+        except AccessRefusedError as exc:
+            # The others go on; the run fails at the end (`finalize_state_progress_markers`).
+            self.refused_projects[self.project] = str(exc)
+            self.log(
+                "%s The other projects go on; the run fails at the end.", exc, level=logging.ERROR
+            )
+        finally:
+            self.project = None
+
+    @override
+    def finalize_state_progress_markers(self, state: dict | None = None) -> None:
+        # The SDK's last step of a stream's sync (`Tap.sync_all` is final): the state of
+        # every project that was read is written; then a refused one fails the run.
+        super().finalize_state_progress_markers(state)
+        if self.refused_projects and state is None:
+            reasons = "; ".join(f"`{name}`: {why}" for name, why in self.refused_projects.items())
+            msg = (
+                f"{len(self.refused_projects)} of {len(self.partitions or [])} projects could "
+                f"not be read (the others were read to the end): {reasons}"
+            )
+            raise ProjectsFailedError(msg)
+
+    def request_project_records(self, context: Context | None) -> t.Iterable[dict]:
+        """Request one project's records (all of them with `api_key`), checkpointing per page."""
         # In batch mode records wait in a batch file until the SDK writes its BATCH
         # message and then the state: the bookmark may move only once all are written.
         per_page = self.get_batch_config(self.config) is None

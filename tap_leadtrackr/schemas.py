@@ -251,3 +251,22 @@ TOUCHPOINT_SCHEMA = th.PropertiesList(
         ),
     ),
 )
+
+#: The field every record carries with `projects`: the project it was read from.
+PROJECT_FIELD = "project"
+
+
+def with_project(schema: dict) -> dict:
+    """A record schema with `project` first, for a tap configured with `projects`."""
+    project = th.Property(
+        PROJECT_FIELD,
+        th.StringType(nullable=False),
+        required=True,
+        description="The project the record was read from: its `name` in `projects`.",
+    )
+    properties = {**th.PropertiesList(project).to_dict()["properties"], **schema["properties"]}
+    return {
+        **schema,
+        "properties": properties,
+        "required": [PROJECT_FIELD, *schema.get("required", [])],
+    }

@@ -14,10 +14,23 @@ from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedE
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_leadtrackr.channel_flow import parse_channel_flow, touchpoints
-from tap_leadtrackr.client import OLDEST_FIRST, ContractError, LeadTrackrStream, Page, PageRequest
+from tap_leadtrackr.client import (
+    OLDEST_FIRST,
+    ContractError,
+    LeadTrackrStream,
+    Page,
+    PageRequest,
+    project_keys,
+)
 from tap_leadtrackr.paging import LeadReader
 from tap_leadtrackr.privacy import protect_leads
-from tap_leadtrackr.schemas import LEAD_FIELDS, LEAD_SCHEMA, TOUCHPOINT_SCHEMA
+from tap_leadtrackr.schemas import (
+    LEAD_FIELDS,
+    LEAD_SCHEMA,
+    PROJECT_FIELD,
+    TOUCHPOINT_SCHEMA,
+    with_project,
+)
 from tap_leadtrackr.timestamps import (
     ONE_MILLISECOND,
     canonical_timestamp,
@@ -97,6 +110,7 @@ class LeadsStream(LeadTrackrStream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
+        identify_projects(self)
         self._window: tuple[str | None, str | None] = (None, None)
         self._bookmark: str | None = None
         self._unknown_fields: set[str] = set()
@@ -108,7 +122,7 @@ class LeadsStream(LeadTrackrStream):
     def request_records(self, context: Context | None) -> t.Iterable[dict]:
         self._bookmark = self.get_context_state(context).get("replication_key_value")
         self._window = (self.window_start(context), self.window_end())
-        self.prepare_touchpoints()
+        self.prepare_touchpoints(context)
         yield from super().request_records(context)
         if self._touchpoints is not None:
             self._touchpoints.report_unknown_channel_flows()
@@ -158,7 +172,7 @@ class LeadsStream(LeadTrackrStream):
             # The page's leads and their checkpoint are written by now: its touchpoints
             # follow, in one sync of the child per page.
             if self._touchpoints is not None:
-                self._touchpoints.sync_leads(self._journeys)
+                self._touchpoints.sync_leads(self._journeys, context)
 
     def reads_pages_ahead(self) -> bool:
         """Whether pages may be fetched ahead (by number): see `paging.py`.
@@ -275,7 +289,7 @@ class LeadsStream(LeadTrackrStream):
                 return child
         return None
 
-    def prepare_touchpoints(self) -> None:
+    def prepare_touchpoints(self, context: Context | None) -> None:
         """Find the selected touchpoints stream, and open the window as far back as it needs.
 
         Each stream has its own bookmark (one may have been deselected for a while, or just
@@ -287,7 +301,7 @@ class LeadsStream(LeadTrackrStream):
         if self._touchpoints is None:
             return
         own_start, end = self._window
-        start = self._touchpoints.begin_read()
+        start = self._touchpoints.begin_read(context)
         if self.selected:
             start = earliest(own_start, start)
             if start != own_start:
@@ -308,6 +322,18 @@ class LeadsStream(LeadTrackrStream):
         # Children are fed whole pages by `read_pages`: the SDK's default syncs them once
         # per lead, each time with a SCHEMA message and log lines.
         return ()
+
+
+def identify_projects(stream: Stream) -> None:
+    """With `projects`, records carry `project` and the key starts with it.
+
+    The SDK adds the partition's `project` to each record (`partitions`); two projects'
+    leads may share an id, so it is part of the key.
+    """
+    if project_keys(stream.config):
+        # An instance attribute, as the class attribute `schema` shadows the SDK's property.
+        stream.schema = with_project(stream.schema)  # type: ignore[misc]
+        stream.primary_keys = (PROJECT_FIELD, *stream.primary_keys)
 
 
 def read_start(stream: Stream, context: Context | None) -> str | None:
@@ -355,6 +381,7 @@ class LeadTouchpointsStream(Stream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
+        identify_projects(self)
         self._leads: list[dict[str, t.Any]] = []
         self._start: str | None = None
         self._bookmark: str | None = None
@@ -362,7 +389,7 @@ class LeadTouchpointsStream(Stream):
         self._unknown_flow_leads = 0
         self._unknown_flow_example: int | None = None
 
-    def begin_read(self) -> str | None:
+    def begin_read(self, context: Context | None) -> str | None:
         """Start a sync; return the oldest `createdAt` whose touchpoints are still due.
 
         As for leads (`read_start`), with the lookback window; the leads created at the
@@ -370,18 +397,21 @@ class LeadTouchpointsStream(Stream):
         """
         self._unknown_flow_leads = 0
         self._unknown_flow_example = None
-        self._write_starting_replication_value(None)
-        self._bookmark = self.get_context_state(None).get("replication_key_value")
-        self._start = read_start(self, None)
+        self._write_starting_replication_value(context)
+        self._bookmark = self.get_context_state(context).get("replication_key_value")
+        self._start = read_start(self, context)
         return self._start
 
-    def sync_leads(self, leads: list[dict[str, t.Any]]) -> None:
-        """Emit the touchpoints of one page of leads, in one sync of this stream."""
+    def sync_leads(self, leads: list[dict[str, t.Any]], context: Context | None) -> None:
+        """Emit the touchpoints of one page of leads, in one sync of this stream.
+
+        `context` names the project (`projects`): the bookmark is then that project's.
+        """
         if not leads or (self._start is not None and leads[-1]["createdAt"] < self._start):
             return
         self._leads = leads
         try:
-            self.sync()
+            self.sync(context)
         except (AbortedSyncFailedException, AbortedSyncPausedException):
             # As for the SDK's own child syncs: a dry run's record limit stops this sync only.
             pass
@@ -414,7 +444,7 @@ class LeadTouchpointsStream(Stream):
         last = self._leads[-1]["createdAt"] if self._leads else None
         # Touchpoints read again through the lookback window must not move it back.
         if last is not None and (self._bookmark is None or last >= self._bookmark):
-            super()._increment_stream_state({"createdAt": last})
+            super()._increment_stream_state({"createdAt": last}, context=context)
 
     @override
     def _increment_stream_state(

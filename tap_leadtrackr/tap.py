@@ -11,7 +11,13 @@ from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_leadtrackr.client import DEFAULT_API_URL, MAX_PAGE_SIZE, PRIVATE_SETTINGS, api_key_of
+from tap_leadtrackr.client import (
+    DEFAULT_API_URL,
+    MAX_PAGE_SIZE,
+    PRIVATE_SETTINGS,
+    api_key_of,
+    secret_values,
+)
 from tap_leadtrackr.privacy import KEEP, PII_MODES
 from tap_leadtrackr.streams import LeadsStream, LeadTouchpointsStream, status_list
 from tap_leadtrackr.timestamps import canonical_timestamp, parse_timestamp
@@ -49,13 +55,33 @@ class TapLeadTrackr(Tap):
         th.Property(
             "api_key",
             th.StringType(nullable=False),
-            required=True,
             secret=True,
             title="API key",
             description=(
                 "The project's LeadTrackr API key, sent as `X-API-Key`. Copy it from the "
-                "LeadTrackr dashboard: project -> Settings -> API Integration."
+                "LeadTrackr dashboard: project -> Settings -> API Integration. Give this "
+                "or `projects`, not both."
             ),
+        ),
+        th.Property(
+            "projects",
+            th.ArrayType(
+                th.ObjectType(
+                    th.Property("name", th.StringType(nullable=False)),
+                    th.Property("api_key", th.StringType(nullable=False), secret=True),
+                )
+            ),
+            secret=True,
+            title="Projects",
+            description=(
+                "Several projects in one sync, instead of `api_key`: a list of "
+                '`{"name": ..., "api_key": ...}`. `name` is your short, unique name for the '
+                "project (letters, digits, `_`, `-`); every record then carries it as "
+                "`project`, the keys start with it, and each project keeps its own "
+                "bookmark. A project whose key is refused (401, 403) does not stop the "
+                "others; the run fails at the end, naming it."
+            ),
+            examples=[[{"name": "acme", "api_key": "..."}, {"name": "globex", "api_key": "..."}]],
         ),
         th.Property(
             "api_url",
@@ -183,7 +209,7 @@ class TapLeadTrackr(Tap):
             description=(
                 "Pages fetched at once after the first (1 to 16). Leads are still emitted "
                 "in order with a checkpoint after every page. Raise it for large "
-                "backfills; halved for the rest of the run after a 429."
+                "backfills; halved for the rest of the run (of the project) after a 429."
             ),
             examples=[4],
         ),
@@ -264,6 +290,8 @@ _API_KEY = re.compile(r"[!-~]+")
 
 def hide_private_values(errors: list[str], config: t.Mapping[str, t.Any]) -> list[str]:
     """Errors without the values of `PRIVATE_SETTINGS`, which JSON schema's messages quote."""
+    for key in secret_values(config):
+        errors = [error.replace(repr(key), "<api_key>") for error in errors]
     for setting in PRIVATE_SETTINGS:
         if (value := config.get(setting)) not in (None, ""):
             errors = [error.replace(repr(value), f"<{setting}>") for error in errors]
@@ -297,15 +325,66 @@ def setting_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     search = config.get("search")
     if isinstance(search, str) and len(search.strip()) < 2:
         errors.append("`search` must be at least 2 characters, not counting spaces around it")
+    projects = config.get("projects")
     api_key = api_key_of(config)
-    if not api_key:
-        errors.append("`api_key` is required: " + "set it to the project's LeadTrackr API key")
-    elif not _API_KEY.fullmatch(api_key):
-        # The HTTP library would refuse it with a message quoting the whole key.
+    if projects is not None and config.get("api_key") not in (None, ""):
         errors.append(
-            "`api_key` holds a space or a control character (the key is not shown): "
-            "copy it again from the LeadTrackr dashboard"
+            "`api_key` and `projects` are both set: give `api_key` for one project or "
+            "`projects` for several, not both"
         )
+    elif projects is not None:
+        errors += project_errors(projects)
+    elif not api_key:
+        errors.append(
+            "`api_key` is required: set it to the project's LeadTrackr API key "
+            "(or `projects` to several projects' names and keys)"
+        )
+    else:
+        errors += key_errors("`api_key`", api_key)
+    return errors
+
+
+def key_errors(setting: str, api_key: str) -> list[str]:
+    """What is wrong with an API key, never quoting it."""
+    if _API_KEY.fullmatch(api_key):
+        return []
+    # The HTTP library would refuse it with a message quoting the whole key.
+    return [
+        f"{setting} holds a space or a control character (the key is not shown): "
+        "copy it again from the LeadTrackr dashboard"
+    ]
+
+
+#: What a project's name may be: it goes into records, keys and log lines.
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def project_errors(projects: object) -> list[str]:
+    """Problems with `projects`, each naming the project by position and name, never a key."""
+    if not isinstance(projects, list) or not projects:
+        return ['`projects` must be a non-empty list of {"name": ..., "api_key": ...}']
+    errors: list[str] = []
+    seen: set[str] = set()
+    for position, project in enumerate(projects, start=1):
+        where = f"`projects` item {position}"
+        if not isinstance(project, dict):
+            errors.append(f'{where} is not an object {{"name": ..., "api_key": ...}}')
+            continue
+        if unknown := sorted(set(project) - {"name", "api_key"}):
+            errors.append(f"{where} has unknown fields: {', '.join(map(repr, unknown))}")
+        name = project.get("name")
+        if not isinstance(name, str) or not _PROJECT_NAME.fullmatch(name):
+            errors.append(f"{where} has the name {name!r}: a name is letters, digits, `_` or `-`")
+        elif name in seen:
+            errors.append(f"{where}: the name {name!r} is used twice; names must be unique")
+        else:
+            seen.add(name)
+            where = f"{where} ({name!r})"
+        key = project.get("api_key")
+        if not isinstance(key, str) or not key.strip():
+            errors.append(f"{where} has no `api_key`: set it to the project's LeadTrackr API key")
+        else:
+            errors += key_errors(f"{where}'s `api_key`", key.strip())
     return errors
 
 

@@ -10,6 +10,12 @@
   the daily job's bookmark. A monthly schedule loads each month once it is over.
 - `leadtrackr_daily_incremental`: the job from the bookmark, reading again the last
   `LOOKBACK_WINDOW_DAYS` days for status and price changes; once a week a full refresh.
+- `leadtrackr/project_leads`, for the tap's `projects` (agencies), partitioned by project
+  and month (`MultiPartitionsDefinition`): a partition such as `2026-03-01|acme` loads that
+  project's month alone, under its own state id (`--state-id-suffix=acme_2026-03-01_2026-04-01`),
+  so that each (project, month) can be retried, backfilled or run on a worker of its own.
+  The keys stay in the environment's TAP_LEADTRACKR_PROJECTS; a run passes Meltano only its
+  project's entry, and its log shows no key.
 
 Dagster runs in its own environment; Meltano and the tap in theirs (`meltano` is on the
 PATH, or set `MeltanoProject.command`). Both write the same tables, so both take the
@@ -21,6 +27,7 @@ workers (one container per run) loading a server warehouse; see orchestrate/back
 
 # No `from __future__ import annotations`: Dagster reads the config classes from the
 # annotations at run time.
+import json
 import os
 import shlex
 import subprocess
@@ -37,6 +44,14 @@ LOOKBACK_WINDOW_DAYS = 7
 
 months = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", timezone="UTC")
 """One window per month since the project's first lead; change the start to yours."""
+PROJECT_NAMES = os.environ.get("LEADTRACKR_PROJECT_NAMES", "acme,globex").split(",")
+"""The names of the projects in TAP_LEADTRACKR_PROJECTS (not their keys)."""
+project_months = dg.MultiPartitionsDefinition(
+    {"month": months, "project": dg.StaticPartitionsDefinition(PROJECT_NAMES)}
+)
+"""One partition per project and month: `2026-03-01|acme`."""
+#: Variables whose values no log line shows.
+SECRET_VARIABLES = frozenset({"TAP_LEADTRACKR_API_KEY", "TAP_LEADTRACKR_PROJECTS"})
 
 
 class MeltanoProject(dg.ConfigurableResource):
@@ -63,7 +78,10 @@ class MeltanoProject(dg.ConfigurableResource):
         args += [f"--state-id-suffix={state_id_suffix}"] if state_id_suffix else []
         args += ["--full-refresh"] if full_refresh else []
         args.append(JOB)
-        shown = " ".join(f"{name}={value}" for name, value in env.items())
+        shown = " ".join(
+            f"{name}={'<secret>' if name in SECRET_VARIABLES else value}"
+            for name, value in env.items()
+        )
         context.log.info(f"{shown} {shlex.join(args)}")
         result = subprocess.run(args, cwd=self.project_dir, env={**os.environ, **env}, check=False)
         if result.returncode != 0:
@@ -111,6 +129,52 @@ def leads_by_month(
     )
 
 
+def one_project(name: str) -> str:
+    """TAP_LEADTRACKR_PROJECTS narrowed to the project `name` (as orchestrate/one_project.py)."""
+    try:
+        listed = json.loads(os.environ.get("TAP_LEADTRACKR_PROJECTS") or "[]")
+    except ValueError:
+        raise dg.Failure(description="TAP_LEADTRACKR_PROJECTS is not JSON") from None
+    chosen = [p for p in listed if isinstance(p, dict) and p.get("name") == name]
+    if not chosen:
+        raise dg.Failure(description=f"TAP_LEADTRACKR_PROJECTS has no project named {name!r}")
+    return json.dumps(chosen[:1])
+
+
+@dg.asset(
+    key=["leadtrackr", "project_leads"],
+    partitions_def=project_months,
+    pool=POOL,
+    kinds={"meltano"},
+    description="Each LeadTrackr project's leads and touchpoints, by project and month created.",
+)
+def leads_by_project_and_month(
+    context: dg.AssetExecutionContext, config: WindowConfig, meltano: MeltanoProject
+) -> dg.MaterializeResult:
+    """Run the Meltano job for one project's month, with only that project's key."""
+    keys = project_months.get_partition_key_from_str(context.partition_key).keys_by_dimension
+    project = keys["project"]
+    window = months.time_window_for_partition_key(keys["month"])
+    start, end = window.start.date().isoformat(), window.end.date().isoformat()
+    suffix = f"{project}_{start}_{end}"
+    env = {
+        "TAP_LEADTRACKR_START_DATE": start,
+        "TAP_LEADTRACKR_END_DATE": end,
+        # The project's entry of `projects`, not the environment's single `api_key`.
+        "TAP_LEADTRACKR_API_KEY": "",
+        "TAP_LEADTRACKR_PROJECTS": one_project(project),
+    }
+    command = meltano.run(context, env, state_id_suffix=suffix, full_refresh=config.full_refresh)
+    return dg.MaterializeResult(
+        metadata={
+            "project": project,
+            "window": f"[{start}, {end})",
+            "state_id_suffix": suffix,
+            "command": shlex.join(command),
+        }
+    )
+
+
 class IncrementalConfig(dg.Config):
     """How the daily run reads."""
 
@@ -137,9 +201,15 @@ monthly_windows = dg.define_asset_job(
     "leadtrackr_monthly_windows", selection=[leads_by_month], partitions_def=months
 )
 
+project_windows = dg.define_asset_job(
+    "leadtrackr_project_windows",
+    selection=[leads_by_project_and_month],
+    partitions_def=project_months,
+)
+
 defs = dg.Definitions(
-    assets=[leads_by_month],
-    jobs=[leadtrackr_daily_incremental, monthly_windows],
+    assets=[leads_by_month, leads_by_project_and_month],
+    jobs=[leadtrackr_daily_incremental, monthly_windows, project_windows],
     schedules=[
         dg.ScheduleDefinition(
             job=leadtrackr_daily_incremental, cron_schedule="0 4 * * *", execution_timezone="UTC"

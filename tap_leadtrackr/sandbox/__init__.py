@@ -2,13 +2,22 @@
 
 `Sandbox` serves a `Project` of leads (by default made by `generate_leads`) on a local
 port, answering `/api/leads/getLeads` and `/api/leads/getLead` as the documented API does,
-and injects the failures described by `Faults`. Run it with `leadtrackr-sandbox` or
-`python -m tap_leadtrackr.sandbox`.
+and injects the failures described by `Faults`. More projects, each read with its own
+key (ids overlapping, any of them inactive on demand), go in `Sandbox.projects`. Run it
+with `leadtrackr-sandbox` or `python -m tap_leadtrackr.sandbox`.
 """
 
 from tap_leadtrackr.sandbox.data import generate_leads
 from tap_leadtrackr.sandbox.faults import Faults
 from tap_leadtrackr.sandbox.project import Project
-from tap_leadtrackr.sandbox.server import DEFAULT_API_KEY, RecordedRequest, Sandbox
+from tap_leadtrackr.sandbox.server import DEFAULT_API_KEY, RecordedRequest, Sandbox, project_key
 
-__all__ = ["DEFAULT_API_KEY", "Faults", "Project", "RecordedRequest", "Sandbox", "generate_leads"]
+__all__ = [
+    "DEFAULT_API_KEY",
+    "Faults",
+    "Project",
+    "RecordedRequest",
+    "Sandbox",
+    "generate_leads",
+    "project_key",
+]

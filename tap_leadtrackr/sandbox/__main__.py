@@ -13,7 +13,7 @@ from typing import get_type_hints
 from tap_leadtrackr.sandbox.data import generate_leads
 from tap_leadtrackr.sandbox.faults import SCRIPTED_FAULTS, Faults
 from tap_leadtrackr.sandbox.project import Project
-from tap_leadtrackr.sandbox.server import DEFAULT_API_KEY, Sandbox
+from tap_leadtrackr.sandbox.server import DEFAULT_API_KEY, Sandbox, project_key
 
 
 def _script(value: str) -> dict[int, str]:
@@ -34,6 +34,14 @@ def _count(value: str) -> int:
     if number < 0:
         raise argparse.ArgumentTypeError(f"{value} is negative")
     return number
+
+
+def _numbers(value: str) -> set[int]:
+    """Parse `2,3` into {2, 3}."""
+    try:
+        return {int(item) for item in value.split(",") if item.strip()}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not numbers like 2,3") from None
 
 
 def _optional_text(value: str) -> str | None:
@@ -77,6 +85,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--inactive", action="store_true", help="answer 403 as for an inactive subscription"
+    )
+    parser.add_argument(
+        "--projects",
+        type=_count,
+        default=1,
+        metavar="N",
+        help="serve N projects, each of --leads leads with ids from 1 (so ids overlap); "
+        "project K answers the key API_KEY-K (project 1 also API_KEY) and its leads come "
+        "from seed SEED+K-1 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--inactive-projects",
+        type=_numbers,
+        default=set(),
+        metavar="K,...",
+        help="answer 403 for these projects, as for an inactive subscription, e.g. 2,3",
     )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     parser.add_argument(
@@ -136,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     if options.bulk_ties > options.leads:
         parser.error(f"--bulk-ties {options.bulk_ties} is more than --leads {options.leads}")
+    if unknown := sorted(options.inactive_projects - set(range(1, options.projects + 1))):
+        parser.error(f"--inactive-projects names no project of --projects: {unknown}")
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -146,7 +172,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     faults = faults_from(options)
     leads = generate_leads(options.leads, options.seed, bulk_ties=options.bulk_ties)
-    project = Project(leads, active=not options.inactive)
+    inactive = options.inactive_projects
+    project = Project(leads, active=not (options.inactive or 1 in inactive))
+    projects = {}
+    if options.projects > 1:
+        projects[project_key(options.api_key, 1)] = project
+        for number in range(2, options.projects + 1):
+            more = generate_leads(options.leads, options.seed + number - 1)
+            projects[project_key(options.api_key, number)] = Project(
+                more, active=number not in inactive
+            )
     sandbox = Sandbox(
         project,
         api_key=options.api_key,
@@ -154,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         host=options.host,
         port=options.port,
         verbose=options.verbose,
+        projects=projects,
     )
     if stop.is_set():
         return 0
@@ -168,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         url, count, key = sandbox.url, len(project), sandbox.api_key
         print(f"LeadTrackr sandbox on {url} with {count} leads; API key: {key}", flush=True)
+        for other_key, other in sandbox.projects.items():
+            state = "" if other.active else " (inactive: answers 403)"
+            print(f"  project with {len(other)} leads; API key: {other_key}{state}", flush=True)
         # A timeout keeps the main thread returning to Python, where signal handlers run.
         while not stop.wait(0.5):
             pass

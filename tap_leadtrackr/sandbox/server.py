@@ -27,6 +27,12 @@ from tap_leadtrackr.sandbox.query import BadRequest, parse_lead_lookup, parse_le
 DEFAULT_API_KEY = "sandbox-key"
 """The key a sandbox accepts unless told otherwise (a sandbox key, fine to print)."""
 
+
+def project_key(api_key: str, number: int) -> str:
+    """The key of project `number` of a sandbox of several (`--projects`): `sandbox-key-2`."""
+    return f"{api_key}-{number}"
+
+
 LEADS_PATH = "/api/leads/getLeads"
 LEAD_PATH = "/api/leads/getLead"
 _MAX_DISCARDED_BODY = 1 << 20
@@ -110,10 +116,17 @@ class Sandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         verbose: bool = False,
+        projects: dict[str, Project] | None = None,
     ) -> None:
-        """Serve `project`, or else a project of `leads` generated leads from `seed`."""
+        """Serve `project`, or else a project of `leads` generated leads from `seed`.
+
+        `projects` are more projects, by the API key that reads each one (as LeadTrackr
+        resolves the project from the key). `faults` that answer a request (errors, latency)
+        count and hit every request; those that change data or revoke the key, `project`.
+        """
         self.project = project if project is not None else Project(generate_leads(leads, seed))
         self.api_key = api_key
+        self.projects: dict[str, Project] = dict(projects or {})
         self.faults = faults if faults is not None else Faults()
         self.host = host
         self.port = port
@@ -215,9 +228,9 @@ class Sandbox:
         if not api_key:
             return _message(401, "Missing X-API-Key header")
         revoke_after = self.faults.revoke_key_after_request
-        if api_key != self.api_key or 0 < revoke_after < number:
+        project = self.project if api_key == self.api_key else self.projects.get(api_key)
+        if project is None or (project is self.project and 0 < revoke_after < number):
             return _message(401, "Invalid API key")
-        project = self.project
         if not project.active:
             return _message(403, "Project subscription is inactive")
         try:

@@ -44,3 +44,43 @@ def test_demo_loads_the_sandbox_and_then_only_what_is_new(meltano: Meltano, tmp_
         output / "sandbox.duckdb", "select count(*), count(distinct id) from leadtrackr.leads"
     )
     assert rows == [(LEADS + 25, LEADS + 25)]
+
+
+def test_demo_of_three_projects_loads_them_side_by_side_and_reports_each(
+    meltano: Meltano, tmp_path: Path
+) -> None:
+    output = tmp_path / "output"
+
+    def demo() -> str:
+        result = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "demo.py"),
+                *("--projects", "3", "--leads", "200", "--output", str(output)),
+                *("--env-file", str(meltano.env_file)),
+            ],
+            env=meltano.base_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    first = demo()
+    assert "environment `agency`" in first
+    assert "3 projects (acme, globex, initech)" in first
+    assert "First sync: 600 leads loaded." in first
+    for name in ("acme", "globex", "initech"):
+        assert f"    {name:<22}    200   33.3%" in first
+
+    second = demo()
+    assert "75 of them new since the last run" in second
+    assert "warehouse  600 -> 675 leads" in second
+    assert "only what is new was loaded, 75 leads" in second
+    rows = query_duckdb(
+        output / "agency.duckdb",
+        "select count(*), count(distinct (project, id)), count(distinct id) from leadtrackr.leads",
+    )
+    assert rows == [(675, 675, 225)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -35,12 +36,30 @@ def test_meltano_yml_declares_and_meltano_lists_every_setting_of_the_tap(
 
     listing = meltano("config", "list", "--all", "tap-leadtrackr").stdout
     for name in declared:
-        assert f"{name} [env: TAP_LEADTRACKR_{name.upper()}]" in listing
+        # `api_key` and `projects` say which group of settings (one or the other) needs them.
+        line = rf"^{name}( \(required by group \d\))? \[env: TAP_LEADTRACKR_{name.upper()}\]"
+        assert re.search(line, listing, flags=re.MULTILINE), name
     # The key is a secret: never printed, even when set.
     printed = meltano(
         "config", "print", "tap-leadtrackr", env={"TAP_LEADTRACKR_API_KEY": "my-secret-key"}
     ).stdout
     assert "my-secret-key" not in printed
+    # So are the keys of `projects`, set as JSON in the environment.
+    assert declared["projects"]["sensitive"] is True
+    assert declared["projects"]["kind"] == "array"
+    projects = '[{"name": "acme", "api_key": "acme-secret-key"}]'
+    agency = {"TAP_LEADTRACKR_API_KEY": "", "TAP_LEADTRACKR_PROJECTS": projects}
+    for command in (("config", "print"), ("config", "list")):
+        shown = meltano(*command, "tap-leadtrackr", env=agency).stdout
+        assert "acme-secret-key" not in shown
+    assert re.search(r"^projects .*\] current value: \(redacted\)", shown, flags=re.MULTILINE)
+    # From `.env` as well, as JSON: the tap gets the list.
+    meltano.env_file.write_text(f"TAP_LEADTRACKR_PROJECTS='{projects}'\nTAP_LEADTRACKR_API_KEY=\n")
+    try:
+        dumped = meltano("invoke", "--dump=config", "tap-leadtrackr").stdout
+    finally:
+        meltano.env_file.write_text("")
+    assert json.loads(dumped)["projects"] == json.loads(projects)
 
 
 def test_settings_from_environment_variables_reach_the_tap(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
+from tests.e2e.agency import run_agency_scenario
 from tests.e2e.conftest import Meltano, lead_requests, query_duckdb, sandbox_env
 from tests.e2e.test_touchpoints_warehouse import TOUCHPOINT_ROWS, expected_touchpoints
 
@@ -87,3 +89,21 @@ def test_warehouse_holds_each_sandbox_lead_once_through_incremental_and_full_ref
     assert_touchpoints_are(warehouse, expected_touchpoints(leads))
     changed = query_duckdb(warehouse, "select status, price from leadtrackr.leads where id = 7")
     assert changed == [("Sale", 125_000)]
+
+
+def test_three_projects_land_side_by_side_and_a_lapsed_one_fails_the_run_alone(
+    meltano: Meltano, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "agency.duckdb"
+
+    def rows() -> Counter[str]:
+        if not warehouse.exists():
+            return Counter()
+        sql = "select project, count(*) from leadtrackr.leads group by 1"
+        return Counter(dict(query_duckdb(warehouse, sql)))
+
+    def distinct_ids() -> int:
+        return query_duckdb(warehouse, "select count(distinct id) from leadtrackr.leads")[0][0]
+
+    env = {"TARGET_DUCKDB_FILEPATH": str(warehouse)}
+    run_agency_scenario(meltano, env, rows, distinct_ids, "leads-to-warehouse")

@@ -11,6 +11,7 @@ import os
 import typing as t
 import uuid
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import psycopg
@@ -18,6 +19,7 @@ import pytest
 from psycopg import sql
 
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
+from tests.e2e.agency import run_agency_scenario
 from tests.e2e.conftest import Meltano, sandbox_env
 
 LEADS = 1200
@@ -126,3 +128,23 @@ def test_postgres_holds_each_lead_once_and_updates_changed_leads_in_place(
         postgres_url, f"select status, price from {leads_table} where id = %s", rated["id"]
     )
     assert rated_row == [("Offerte", 99_900)]
+
+
+def test_three_projects_land_side_by_side_and_a_lapsed_one_fails_the_run_alone(
+    meltano: Meltano, postgres_url: str, schema: str
+) -> None:
+    leads_table = f'"{schema}".leads'
+
+    def rows() -> Counter[str]:
+        return Counter(
+            dict(query(postgres_url, f"select project, count(*) from {leads_table} group by 1"))
+        )
+
+    def distinct_ids() -> int:
+        return query(postgres_url, f"select count(distinct id) from {leads_table}")[0][0]
+
+    env = {
+        "TARGET_POSTGRES_SQLALCHEMY_URL": sqlalchemy_url(postgres_url),
+        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+    }
+    run_agency_scenario(meltano, env, rows, distinct_ids, "tap-leadtrackr", "target-postgres")

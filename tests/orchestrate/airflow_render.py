@@ -6,7 +6,8 @@ No database: the DAG files are parsed as the DAG processor does (`DagBag`), each
 timetable says which data interval a run triggered at RUN_AFTER covers (and which one
 catchup starts with), and each task's templated fields are rendered with Airflow's own
 Jinja environment for that interval: once with the DAG's params, once with
-`full_refresh` flipped, as a trigger with `{"full_refresh": ...}` would.
+`full_refresh` flipped, as a trigger with `{"full_refresh": ...}` would; a mapped task
+once for each value it is mapped over.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 
 import pendulum
 from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk.definitions.mappedoperator import MappedOperator
 from airflow.serialization.encoders import coerce_to_core_timetable
 from airflow.timetables.base import TimeRestriction
 
@@ -39,6 +41,32 @@ def render(task, dag, data_interval, params) -> dict[str, object]:
     return {"bash_command": task.bash_command, "env": task.env, "cwd": task.cwd}
 
 
+def describe(task, dag, data_interval, params) -> dict[str, object]:
+    """A task's settings and rendered fields; a mapped task's for each of its mapped values."""
+    flipped = {**params, "full_refresh": not params["full_refresh"]}
+    if isinstance(task, MappedOperator):
+        (name, values), *more = task.expand_input.value.items()
+        assert not more, "one mapped argument"
+        unmapped = [task.unmap({name: value}) for value in values]
+        return {
+            "operator": task.operator_class.__name__,
+            "mapped": name,
+            "pool": task.pool,
+            "retries": task.retries,
+            "append_env": unmapped[0].append_env,
+            "rendered": [render(each, dag, data_interval, params) for each in unmapped],
+            "rendered_flipped": [render(each, dag, data_interval, flipped) for each in unmapped],
+        }
+    return {
+        "operator": type(task).__name__,
+        "pool": task.pool,
+        "retries": task.retries,
+        "append_env": task.append_env,
+        "rendered": render(task, dag, data_interval, params),
+        "rendered_flipped": render(task, dag, data_interval, flipped),
+    }
+
+
 def main() -> None:
     dags_folder, output, run_after = sys.argv[1], sys.argv[2], pendulum.parse(sys.argv[3])
     bag = DagBag(dag_folder=dags_folder)
@@ -55,7 +83,6 @@ def main() -> None:
         )
         data_interval = timetable.infer_manual_data_interval(run_after=run_after)
         params = dag.params.dump()
-        flipped = {**params, "full_refresh": not params["full_refresh"]}
         result["dags"][dag_id] = {
             "timetable": type(timetable).__name__,
             "summary": timetable.summary,
@@ -65,15 +92,7 @@ def main() -> None:
             "first_interval": interval(first.data_interval),
             "interval": interval(data_interval),
             "tasks": {
-                task.task_id: {
-                    "operator": type(task).__name__,
-                    "pool": task.pool,
-                    "retries": task.retries,
-                    "append_env": task.append_env,
-                    "rendered": render(task, dag, data_interval, params),
-                    "rendered_flipped": render(task, dag, data_interval, flipped),
-                }
-                for task in dag.tasks
+                task.task_id: describe(task, dag, data_interval, params) for task in dag.tasks
             },
         }
     with open(output, "w", encoding="utf-8") as file:

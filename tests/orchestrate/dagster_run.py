@@ -1,6 +1,7 @@
 """Runs in the Dagster environment: the example's definitions, executed in this process.
 
     python dagster_run.py materialize 2026-02-01 2026-03-01   (partitions of leads_by_month)
+    python dagster_run.py materialize_projects 2026-03-01|acme (leads_by_project_and_month)
     python dagster_run.py daily                                (leadtrackr_daily_incremental)
 
 Meltano is started as the JSON list in `LEADTRACKR_TEST_MELTANO` says; everything else is
@@ -43,6 +44,13 @@ def main() -> None:
             )
             node = definitions.leads_by_month.op.name
             (materialization,) = result.asset_materializations_for_node(node)
+            metadata = {name: value.value for name, value in materialization.metadata.items()}
+            print(json.dumps({"success": result.success, "partition": key, **metadata}))
+    elif action == "materialize_projects":
+        asset = definitions.leads_by_project_and_month
+        for key in partition_keys:
+            result = dg.materialize([asset], partition_key=key, resources={"meltano": meltano})
+            (materialization,) = result.asset_materializations_for_node(asset.op.name)
             metadata = {name: value.value for name, value in materialization.metadata.items()}
             print(json.dumps({"success": result.success, "partition": key, **metadata}))
     elif action == "daily":

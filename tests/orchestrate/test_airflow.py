@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import sys
 import typing as t
 from datetime import datetime, timezone
 from pathlib import Path
@@ -133,3 +134,93 @@ def test_the_rendered_window_command_loads_exactly_that_month(
     assert meltano("state", "list").stdout.split() == [
         "prod:tap-leadtrackr-to-target-duckdb:2026-03-01_2026-04-01"
     ]
+
+
+PROJECT_COMMAND = (
+    'TAP_LEADTRACKR_PROJECTS="$(python3 orchestrate/one_project.py {project})" meltano '
+    "--environment=prod run --state-id-suffix={project}_2026-03-01_2026-04-01 --full-refresh "
+    "leads-to-warehouse"
+)
+
+
+def test_the_projects_dag_maps_a_task_over_the_projects_each_window_with_its_own_state(
+    dags: dict[str, t.Any], meltano: Meltano, tmp_path: Path
+) -> None:
+    dag = dags["leadtrackr_project_windows"]
+    assert (dag["timetable"], dag["summary"]) == ("CronDataIntervalTimetable", "0 0 1 * *")
+    assert dag["catchup"] is True
+    (task,) = dag["tasks"].values()
+    assert task["operator"] == "BashOperator"
+    assert task["mapped"] == "bash_command"
+    assert task["pool"] == "leadtrackr_meltano"
+    assert task["append_env"] is True
+    project_env = {**MARCH, "TAP_LEADTRACKR_API_KEY": ""}
+    assert task["rendered"] == [
+        {
+            "bash_command": PROJECT_COMMAND.format(project=project),
+            "env": project_env,
+            "cwd": str(ROOT),
+        }
+        for project in ("acme", "globex")
+    ]
+    resumed = [each["bash_command"] for each in task["rendered_flipped"]]
+    assert resumed == [
+        PROJECT_COMMAND.format(project=project).replace(" --full-refresh", "")
+        for project in ("acme", "globex")
+    ]
+
+    # Both mapped commands, as two workers would run them: each loads its project's March.
+    edges = [datetime(2026, month, 1, tzinfo=timezone.utc) for month in (2, 3, 4, 5)]
+    keys = {"acme": "lt_acme_7c1", "globex": "lt_globex_9e4"}
+    warehouse = tmp_path / "warehouse.duckdb"
+    projects = {
+        keys[name]: Project(leads_around_edges(edges, regular=120, seed=seed))
+        for name, seed in (("acme", 91), ("globex", 92))
+    }
+    listed = json.dumps([{"name": name, "api_key": key} for name, key in keys.items()])
+    with Sandbox(Project(), projects=projects) as sandbox:
+        for rendered in task["rendered"]:
+            command = rendered["bash_command"].replace(
+                " meltano ", f" {shlex.quote(str(MELTANO))} --env-file {meltano.env_file} "
+            )
+            env = {
+                **meltano.base_env,
+                **rendered["env"],
+                "TAP_LEADTRACKR_API_URL": sandbox.url,
+                "TAP_LEADTRACKR_PROJECTS": listed,
+                "TARGET_DUCKDB_FILEPATH": str(warehouse),
+            }
+            result = subprocess.run(
+                ["bash", "-c", command],
+                cwd=rendered["cwd"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            assert result.returncode == 0, result.stderr[-10000:]
+            assert all(key not in result.stdout + result.stderr for key in keys.values())
+
+    for name, key in keys.items():
+        rows = query_duckdb(warehouse, "select id from leadtrackr.leads where project = ?", name)
+        ids = [row[0] for row in rows]
+        assert len(ids) == len(set(ids))
+        assert set(ids) == created_in(projects[key].leads, edges[1], edges[2])
+    assert sorted(meltano("state", "list").stdout.split()) == [
+        f"prod:tap-leadtrackr-to-target-duckdb:{name}_2026-03-01_2026-04-01" for name in keys
+    ]
+
+
+def test_one_project_narrows_the_list_and_names_a_missing_project_without_keys() -> None:
+    listed = json.dumps([{"name": "acme", "api_key": "k-a"}, {"name": "globex", "api_key": "k-g"}])
+    script = [sys.executable, str(ROOT / "orchestrate" / "one_project.py")]
+    env = clean_env(TAP_LEADTRACKR_PROJECTS=listed)
+
+    found = subprocess.run([*script, "globex"], env=env, capture_output=True, text=True, check=True)
+    missing = subprocess.run([*script, "initech"], env=env, capture_output=True, text=True)
+
+    assert json.loads(found.stdout) == [{"name": "globex", "api_key": "k-g"}]
+    assert missing.returncode == 1
+    assert "initech" in missing.stderr
+    assert "k-a" not in missing.stderr + missing.stdout

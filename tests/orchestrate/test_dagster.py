@@ -102,3 +102,62 @@ def test_two_monthly_partitions_load_their_months_and_the_daily_job_the_rest(
     assert bookmark(meltano, STATE_ID) == max(lead["createdAt"] for lead in leads)
     for state_id, end in windows.items():
         assert bookmark(meltano, state_id) == format_timestamp(end - ONE_MILLISECOND)
+
+
+def test_project_and_month_partitions_load_each_projects_month_under_its_own_state(
+    meltano: Meltano, dagster_python: Path, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    keys = {"acme": "lt_acme_5d2", "globex": "lt_globex_8f6"}
+    projects = {
+        keys[name]: Project(leads_around_edges(EDGES, regular=150, seed=seed))
+        for name, seed in (("acme", 72), ("globex", 73))
+    }
+    listed = json.dumps([{"name": name, "api_key": key} for name, key in keys.items()])
+    partitions = ["2026-02-01|acme", "2026-03-01|acme", "2026-03-01|globex"]
+    with Sandbox(Project(), projects=projects) as sandbox:
+        result = subprocess.run(
+            [str(dagster_python), str(SCRIPT), "materialize_projects", *partitions],
+            cwd=tmp_path,
+            env={
+                **meltano.base_env,
+                "TAP_LEADTRACKR_API_URL": sandbox.url,
+                "TAP_LEADTRACKR_PROJECTS": listed,
+                "LEADTRACKR_PROJECT_NAMES": "acme,globex",
+                "TARGET_DUCKDB_FILEPATH": str(warehouse),
+                "LEADTRACKR_TEST_MELTANO": json.dumps(
+                    [str(MELTANO), "--env-file", str(meltano.env_file)]
+                ),
+            },
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-10000:]
+        # The step's log shows the command and the window, never a key.
+        assert all(key not in result.stdout + result.stderr for key in keys.values())
+
+    runs = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [(run["success"], run["project"], run["window"]) for run in runs] == [
+        (True, "acme", "[2026-02-01, 2026-03-01)"),
+        (True, "acme", "[2026-03-01, 2026-04-01)"),
+        (True, "globex", "[2026-03-01, 2026-04-01)"),
+    ]
+
+    def ids(name: str) -> list[int]:
+        rows = query_duckdb(warehouse, "select id from leadtrackr.leads where project = ?", name)
+        return [row[0] for row in rows]
+
+    acme, globex = projects[keys["acme"]].leads, projects[keys["globex"]].leads
+    assert sorted(ids("acme")) == sorted(created_in(acme, FEBRUARY, APRIL))
+    assert sorted(ids("globex")) == sorted(created_in(globex, MARCH, APRIL))
+    states = {
+        f"{STATE_ID}:acme_2026-02-01_2026-03-01",
+        f"{STATE_ID}:acme_2026-03-01_2026-04-01",
+        f"{STATE_ID}:globex_2026-03-01_2026-04-01",
+    }
+    assert set(meltano("state", "list").stdout.split()) == states
+    for state_id in states:
+        (partition,) = meltano.state(state_id)["bookmarks"]["leads"]["partitions"]
+        assert partition["context"]["project"] == state_id.split(":")[-1].split("_")[0]

@@ -223,3 +223,51 @@ def test_new_fault_options_reach_the_sandbox() -> None:
         process.terminate()
         process.wait(10)
         assert process.returncode == 0
+
+
+def test_several_projects_each_with_its_key_overlapping_ids_and_one_inactive() -> None:
+    args = ("--leads", "20", "--projects", "3", "--inactive-projects", "2", "--seed", "4")
+    with running(*args) as (process, line):
+        assert process.stdout is not None
+        more = [process.stdout.readline() for _ in range(3)]
+        keys = [f"{DEFAULT_API_KEY}-{number}" for number in (1, 2, 3)]
+        for key, shown in zip(keys, more, strict=True):
+            assert f"API key: {key}" in shown
+        assert "inactive" in more[1]
+        assert "inactive" not in more[0] + more[2]
+
+        def get(key: str) -> requests.Response:
+            return requests.get(line["url"] + LEADS, headers={"X-API-Key": key}, timeout=10)
+
+        first, inactive, third = (get(key) for key in keys)
+        assert inactive.status_code == 403
+        ids = [[lead["id"] for lead in answer.json()["leads"]] for answer in (first, third)]
+        assert ids[0]
+        assert set(ids[0]) == set(ids[1]), "project ids should overlap"
+        assert first.json()["leads"] != third.json()["leads"], "each project has its own leads"
+        assert get(DEFAULT_API_KEY).json() == first.json()
+        assert get(f"{DEFAULT_API_KEY}-4").status_code == 401
+        process.terminate()
+        process.wait(10)
+        assert process.returncode == 0
+
+
+def test_inactive_projects_must_exist() -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tap_leadtrackr.sandbox",
+            "--projects",
+            "2",
+            "--inactive-projects",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert run.returncode == 2
+    assert "--inactive-projects" in run.stderr

@@ -15,6 +15,12 @@
 - `leadtrackr_daily_incremental`: the job from its bookmark, reading again the last
   `LOOKBACK_WINDOW_DAYS` days for status and price changes (`{"full_refresh": true}`
   reads every lead again).
+- `leadtrackr_project_windows`, for the tap's `projects` (agencies): each month, one task
+  per project (dynamic task mapping over `PROJECT_NAMES`), each loading that project's
+  window under a state id of its own (`--state-id-suffix=acme_2026-03-01_2026-04-01`), so
+  that each (project, month) can be retried or run on a worker of its own. The keys stay
+  in the workers' TAP_LEADTRACKR_PROJECTS: a task names its project, and
+  `orchestrate/one_project.py` narrows the list to it, so no key reaches Airflow's database.
 
 Both write the same tables and take the `leadtrackr_meltano` pool, which needs to exist
 with one slot (above): two `meltano run` of one project directory at once collide in
@@ -43,6 +49,8 @@ LOOKBACK_WINDOW_DAYS = 7
 """Days of leads each daily run reads again, for ratings made within a week."""
 HISTORY_START = pendulum.datetime(2024, 1, 1, tz="UTC")
 """The month of the project's first lead: where catchup starts. Change it to yours."""
+PROJECT_NAMES = os.environ.get("LEADTRACKR_PROJECT_NAMES", "acme,globex").split(",")
+"""The names of the projects in TAP_LEADTRACKR_PROJECTS (not their keys): one task each."""
 
 MELTANO_RUN = f"meltano --environment={MELTANO_ENVIRONMENT} run"
 FULL_REFRESH = "{{ ' --full-refresh' if params.full_refresh else '' }}"
@@ -79,6 +87,44 @@ with DAG(
         append_env=True,
         cwd=PROJECT_DIR,
     )
+
+WINDOW = "{{ data_interval_start | ds }}_{{ data_interval_end | ds }}"
+
+
+def project_window_command(project: str) -> str:
+    """Load one project's window, with only that project's key, under its own state id."""
+    return (
+        f'TAP_LEADTRACKR_PROJECTS="$(python3 orchestrate/one_project.py {project})" '
+        f"{MELTANO_RUN} --state-id-suffix={project}_{WINDOW}{FULL_REFRESH} {JOB}"
+    )
+
+
+with DAG(
+    dag_id="leadtrackr_project_windows",
+    description="Each LeadTrackr project's leads created in each month, a task per project.",
+    schedule=CronDataIntervalTimetable("@monthly", timezone="UTC"),
+    start_date=HISTORY_START,
+    catchup=True,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={
+        "full_refresh": Param(
+            True, type="boolean", description="Read the whole window again (else resume)."
+        )
+    },
+    tags=["leadtrackr", "meltano"],
+):
+    BashOperator.partial(
+        task_id="load_project_window",
+        env={
+            "TAP_LEADTRACKR_START_DATE": "{{ data_interval_start | ts }}",
+            "TAP_LEADTRACKR_END_DATE": "{{ data_interval_end | ts }}",
+            # One project's key (in `projects`), not the environment's single `api_key`.
+            "TAP_LEADTRACKR_API_KEY": "",
+        },
+        append_env=True,
+        cwd=PROJECT_DIR,
+    ).expand(bash_command=[project_window_command(project) for project in PROJECT_NAMES])
 
 with DAG(
     dag_id="leadtrackr_daily_incremental",
