@@ -192,6 +192,14 @@ def test_the_definition_names_the_package_and_what_the_tap_can_do(
     assert definition["variant"] == repository.rstrip("/").split("/")[-2].lower()
 
 
+def test_the_readme_adds_the_extractor_from_this_definition(definition: dict[str, t.Any]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    raw = definition["repo"].replace("https://github.com/", "https://raw.githubusercontent.com/")
+
+    assert f"meltano add tap-leadtrackr --from-ref {raw}/main/meltano-hub.yml" in readme
+    assert f"pip install {definition['pip_url']}\n" in readme
+
+
 def test_meltano_adds_the_extractor_from_the_definition_and_lists_its_settings(
     definition: dict[str, t.Any], tmp_path: Path
 ) -> None:
