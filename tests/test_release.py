@@ -1,6 +1,6 @@
 """What a release publishes: the sdist and wheel build, pass `twine check`, and hold what
-they should; the release workflow publishes by trusted publishing, on a version tag that
-equals the package's version.
+they should; the CHANGELOG's latest release is the package's version; the release workflow
+publishes by trusted publishing, on a version tag that equals that version.
 
 The build is the release workflow's own (`uv build`, then `twine check --strict`); it needs
 the package index for the build backend, as `make test` does anyway.
@@ -8,6 +8,7 @@ the package index for the build backend, as `make test` does anyway.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tarfile
@@ -67,6 +68,21 @@ def test_the_sdist_and_wheel_build_pass_twine_check_and_hold_the_package(tmp_pat
     assert "tests/conftest.py" in sdist_files
     assert "tests/data/meltano-hub/README.md" in sdist_files
     assert "tap_leadtrackr/sandbox/server.py" in sdist_files
+
+
+def test_the_changelogs_latest_release_is_the_package_version() -> None:
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## \[([^\]]+)\](?: - (\d{4}-\d{2}-\d{2}))?$", changelog, re.M)
+    released = [(version, date) for version, date in headings if version != "Unreleased"]
+
+    assert headings[0] == ("Unreleased", ""), "Keep a Changelog: `## [Unreleased]` first"
+    assert released, "no released version in CHANGELOG.md"
+    latest = released[0][0]
+    assert latest == VERSION, f"CHANGELOG's latest release is {latest}, pyproject's {VERSION}"
+    assert all(date for _, date in released), "every release has its date"
+    # Each heading links to its changes.
+    for version, _ in headings:
+        assert re.search(rf"^\[{re.escape(version)}\]: https://", changelog, re.M), version
 
 
 def test_the_release_workflow_publishes_by_trusted_publishing_on_a_version_tag() -> None:
