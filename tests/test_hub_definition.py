@@ -174,7 +174,14 @@ def test_every_setting_of_the_tap_is_in_the_definition_as_the_tap_reports_it(
     assert not differing, "meltano-hub.yml differs from the tap on:\n" + json.dumps(
         differing, indent=2
     )
-    assert definition["settings_group_validation"] == [sorted(about["settings"]["required"])]
+    # Each group is one valid combination of settings: of declared ones, holding every
+    # setting the tap requires (alternatives, such as a key or a list of projects, may differ).
+    groups = definition["settings_group_validation"]
+    required = set(about["settings"].get("required", []))
+    assert groups, "settings_group_validation: at least one combination of settings"
+    for group in groups:
+        assert set(group) <= set(declared), f"settings_group_validation names unknown {group}"
+        assert required <= set(group), f"{group} lacks the required {sorted(required - set(group))}"
 
 
 def test_the_definition_names_the_package_and_what_the_tap_can_do(
