@@ -23,11 +23,11 @@ import msgspec
 import requests
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._util import utc_now
-from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import PageContext
+
+from tap_leadtrackr.sdk_hooks import EndOfSyncCheck, FastRecordMessages, PageCheckpoints
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -35,6 +35,7 @@ else:
     from typing_extensions import override
 
 if t.TYPE_CHECKING:
+    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
 #: Where LeadTrackr's API lives (the default of `api_url`).
@@ -263,7 +264,9 @@ def describe_failure(exc: Exception) -> str:
     return f"{type(exc).__name__}: {hide_query(str(exc))}"
 
 
-class LeadTrackrStream(RESTStream[PageRequest]):
+class LeadTrackrStream(
+    PageCheckpoints, FastRecordMessages, EndOfSyncCheck, RESTStream[PageRequest]
+):
     """A LeadTrackr list endpoint, read oldest first (see `paging.py` for the order)."""
 
     #: The key of the record list in the response envelope.
@@ -271,8 +274,10 @@ class LeadTrackrStream(RESTStream[PageRequest]):
 
     _slow_down_lock = threading.Lock()
 
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, tap: Tap, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(tap, *args, **kwargs)
+        #: The tap, whose state writer writes the per-page STATE messages.
+        self.tap = tap
         #: Shared by every thread fetching this stream's pages.
         self.rate_limit = RateLimitGate()
         #: The project being read (`projects`), or None with `api_key` alone.
@@ -569,7 +574,7 @@ class LeadTrackrStream(RESTStream[PageRequest]):
         try:
             yield from self.request_project_records(context)
         except AccessRefusedError as exc:
-            # The others go on; the run fails at the end (`finalize_state_progress_markers`).
+            # The others go on; the run fails at the end (`check_sync_finished`).
             self.refused_projects[self.project] = str(exc)
             self.log(
                 "%s The other projects go on; the run fails at the end.", exc, level=logging.ERROR
@@ -578,11 +583,9 @@ class LeadTrackrStream(RESTStream[PageRequest]):
             self.project = None
 
     @override
-    def finalize_state_progress_markers(self, state: dict | None = None) -> None:
-        # The SDK's last step of a stream's sync (`Tap.sync_all` is final): the state of
-        # every project that was read is written; then a refused one fails the run.
-        super().finalize_state_progress_markers(state)
-        if self.refused_projects and state is None:
+    def check_sync_finished(self) -> None:
+        # Every project that was read has its state written; now a refused one fails the run.
+        if self.refused_projects:
             reasons = "; ".join(f"`{name}`: {why}" for name, why in self.refused_projects.items())
             msg = (
                 f"{len(self.refused_projects)} of {len(self.partitions or [])} projects could "
@@ -604,7 +607,7 @@ class LeadTrackrStream(RESTStream[PageRequest]):
                 # The SDK has now written the page's records: checkpoint here, not every
                 # 10,000 records, so an interrupted sync resumes after this page.
                 self.checkpoint(last, context)
-                self._write_state_message()
+                self.write_state_message()
         if not per_page:
             self.checkpoint(last, context)
 
@@ -621,40 +624,20 @@ class LeadTrackrStream(RESTStream[PageRequest]):
         """Yield the records to emit, a page at a time, each checked and not seen before."""
         raise NotImplementedError
 
-    @override
-    def _increment_stream_state(
-        self, latest_record: dict[str, t.Any], *, context: Context | None = None
-    ) -> None:
-        # Called by the SDK for every record; pages are sorted and checked in
-        # `check_page`, so the bookmark moves once per page, in `checkpoint`.
-        return
-
     def advance_bookmark(self, last_record: dict[str, t.Any], context: Context | None) -> None:
         """Move the bookmark to the last record of a page that has been written."""
-        super()._increment_stream_state(last_record, context=context)
+        # As the SDK does per record, with its sort check; only incremental streams have one.
+        if self.replication_method == REPLICATION_INCREMENTAL and self.replication_key:
+            self.state_manager.increment_state(
+                last_record, context=context, replication_key=self.replication_key
+            )
 
-    @override
-    def _generate_record_messages(
-        self, record: dict[str, t.Any]
-    ) -> t.Generator[RecordMessage, None, None]:
-        # The SDK walks every record against the selection mask (a quarter of the CPU
-        # per lead); with every property selected there is nothing to drop.
-        if not self.every_property_selected:
-            yield from super()._generate_record_messages(record)
-            return
-        for stream_map in self.stream_maps:
-            if (mapped := stream_map.transform(record)) is not None:
-                yield RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=utc_now(),
-                )
-
-    @cached_property
-    def every_property_selected(self) -> bool:
-        """Whether the catalog selects every property (nothing to drop per record)."""
-        return self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE and all(self.mask.values())
+    def write_state_message(self) -> None:
+        """Write a STATE message, unless nothing changed since the last one (as the SDK does)."""
+        if not self.state_manager.is_flushed:
+            _ = self.stream_state  # the stream's entry exists before the state is written
+            self.tap.state_writer.write_state(self.tap_state)
+            self.state_manager.is_flushed = True
 
     def check_page(self, page: Page) -> None:
         """Check a page against the API's contract before anything is taken from it."""

@@ -12,6 +12,7 @@ from functools import cached_property
 from singer_sdk import Stream
 from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 
 from tap_leadtrackr.channel_flow import parse_channel_flow, touchpoints
 from tap_leadtrackr.client import (
@@ -31,6 +32,7 @@ from tap_leadtrackr.schemas import (
     TOUCHPOINT_SCHEMA,
     with_project,
 )
+from tap_leadtrackr.sdk_hooks import OneSchemaPerRun, PageCheckpoints
 from tap_leadtrackr.timestamps import (
     ONE_MILLISECOND,
     canonical_timestamp,
@@ -360,7 +362,7 @@ def earliest(*starts: str | None) -> str | None:
     return min(start for start in starts if start is not None)
 
 
-class LeadTouchpointsStream(Stream):
+class LeadTouchpointsStream(PageCheckpoints, OneSchemaPerRun, Stream):
     """Each lead's channel flow, one record per session; derived from `leads`, no requests.
 
     `LeadsStream` hands over each page of leads once their records are written, and this
@@ -385,7 +387,6 @@ class LeadTouchpointsStream(Stream):
         self._leads: list[dict[str, t.Any]] = []
         self._start: str | None = None
         self._bookmark: str | None = None
-        self._schema_written = False
         self._unknown_flow_leads = 0
         self._unknown_flow_example: int | None = None
 
@@ -397,7 +398,14 @@ class LeadTouchpointsStream(Stream):
         """
         self._unknown_flow_leads = 0
         self._unknown_flow_example = None
-        self._write_starting_replication_value(context)
+        # As the SDK does at the start of each sync, and `sync()` runs per page later.
+        self.state_manager.write_starting_replication_value(
+            context=context,
+            replication_method=self.replication_method,
+            replication_key=self.replication_key,
+            config=dict(self.config),
+            compare_start_date_fn=self.compare_start_date,
+        )
         self._bookmark = self.get_context_state(context).get("replication_key_value")
         self._start = read_start(self, context)
         return self._start
@@ -443,20 +451,8 @@ class LeadTouchpointsStream(Stream):
             yield from touchpoints(lead["id"], created_at, sessions)
         last = self._leads[-1]["createdAt"] if self._leads else None
         # Touchpoints read again through the lookback window must not move it back.
-        if last is not None and (self._bookmark is None or last >= self._bookmark):
-            super()._increment_stream_state({"createdAt": last}, context=context)
-
-    @override
-    def _increment_stream_state(
-        self, latest_record: dict[str, t.Any], *, context: Context | None = None
-    ) -> None:
-        # Called by the SDK for every record, whose sort check would refuse touchpoints
-        # read again through the lookback window: the bookmark moves in `get_records`.
-        return
-
-    @override
-    def _write_schema_message(self) -> None:
-        # `sync()` writes the SCHEMA and runs once per page of leads; once per run will do.
-        if not self._schema_written:
-            super()._write_schema_message()
-            self._schema_written = True
+        moves_on = last is not None and (self._bookmark is None or last >= self._bookmark)
+        if moves_on and self.replication_method == REPLICATION_INCREMENTAL:
+            self.state_manager.increment_state(
+                {"createdAt": last}, context=context, replication_key="createdAt"
+            )

@@ -6,10 +6,8 @@ import re
 import sys
 import typing as t
 
-from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.exceptions import ConfigValidationError
 
 from tap_leadtrackr.client import (
     DEFAULT_API_URL,
@@ -19,6 +17,7 @@ from tap_leadtrackr.client import (
     secret_values,
 )
 from tap_leadtrackr.privacy import KEEP, PII_MODES
+from tap_leadtrackr.sdk_hooks import ConfigChecks
 from tap_leadtrackr.streams import LeadsStream, LeadTouchpointsStream, status_list
 from tap_leadtrackr.timestamps import canonical_timestamp, parse_timestamp
 
@@ -45,7 +44,7 @@ def _exists_filter(setting: str, parameter: str, what: str) -> th.Property:
     )
 
 
-class TapLeadTrackr(Tap):
+class TapLeadTrackr(ConfigChecks):
     """LeadTrackr leads with their form data, contacts and ad attribution, incrementally."""
 
     name = "tap-leadtrackr"
@@ -249,21 +248,10 @@ class TapLeadTrackr(Tap):
                 )
 
     @override
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+    def review_config_errors(self, errors: list[str]) -> list[str]:
         # The SDK checks types and ranges but not date formats or settings that
         # depend on each other; a bad setting must stop the tap before any request.
-        try:
-            errors = super()._validate_config(raise_errors=raise_errors)
-        except ConfigValidationError as exc:
-            errors = exc.errors
-        errors = hide_private_values(errors + setting_errors(self.config), self.config)
-        if errors and raise_errors:
-            raise ConfigValidationError(
-                "Config validation failed: " + "; ".join(errors),
-                errors=errors,
-                schema=self.config_jsonschema,
-            )
-        return errors
+        return hide_private_values(errors + setting_errors(self.config), self.config)
 
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:

@@ -1,0 +1,135 @@
+"""Every private part of singer-sdk this tap relies on, each with why; nowhere else.
+
+singer-sdk may change its underscore names in any release; `tests/test_sdk_hooks.py`
+checks each one below against the installed SDK and names it if it went away. Whatever
+has a public equivalent uses that instead (`state_manager`, `Tap.state_writer`, ...).
+The mixins come before the SDK class in a stream's or tap's bases.
+"""
+
+from __future__ import annotations
+
+import sys
+import typing as t
+from datetime import datetime, timezone
+from functools import cached_property
+
+from singer_sdk import Stream, Tap
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib import RecordMessage
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+#: The private SDK members overridden or read here: (SDK class, name, why).
+PRIVATE_HOOKS: tuple[tuple[type, str, str], ...] = (
+    (Stream, "_increment_stream_state", "bookmarks move once per page, not per record"),
+    (Stream, "_generate_record_messages", "skipping the per-record selection walk"),
+    (Stream, "_stream_version", "the RECORD version in the fast `_generate_record_messages`"),
+    (Stream, "_write_schema_message", "one SCHEMA per run for a stream synced per page"),
+    (Tap, "_validate_config", "config checks that hide private values"),
+)
+#: Public by name, but documented as internal to the SDK: checked the same way.
+INTERNAL_HOOKS: tuple[tuple[type, str, str], ...] = (
+    (Stream, "finalize_state_progress_markers", "failing a run after its final STATE"),
+)
+
+
+class PageCheckpoints(Stream):
+    """A stream whose bookmark moves once per page written, in its own code."""
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: dict[str, t.Any], *, context: Context | None = None
+    ) -> None:
+        # The SDK calls this for every record, and nothing public turns it off; its sort
+        # check would refuse records read again through the lookback window. Pages are
+        # checked whole (`check_page`) and the bookmark moves after each is written.
+        return
+
+
+class FastRecordMessages(Stream):
+    """A stream that skips the SDK's per-record selection walk when nothing is deselected."""
+
+    @cached_property
+    def every_property_selected(self) -> bool:
+        """Whether the catalog selects every property (nothing to drop per record)."""
+        return self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE and all(self.mask.values())
+
+    @override
+    def _generate_record_messages(
+        self, record: dict[str, t.Any]
+    ) -> t.Generator[RecordMessage, None, None]:
+        # The SDK walks every record against the selection mask (a quarter of the CPU
+        # per lead) and has no public hook to skip it; with every property selected
+        # there is nothing to drop, so only the stream maps run.
+        if not self.every_property_selected:
+            yield from super()._generate_record_messages(record)
+            return
+        for stream_map in self.stream_maps:
+            if (mapped := stream_map.transform(record)) is not None:
+                yield RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    # Set by `sync()` for ACTIVATE_VERSION; no public accessor.
+                    version=self._stream_version,
+                    time_extracted=datetime.now(timezone.utc),
+                )
+
+
+class OneSchemaPerRun(Stream):
+    """A stream synced many times in a run (once per page) that writes its SCHEMA once."""
+
+    schema_written = False
+
+    @override
+    def _write_schema_message(self) -> None:
+        # `sync()` writes the SCHEMA each time and is final: nothing public skips it.
+        if not self.schema_written:
+            super()._write_schema_message()
+            self.schema_written = True
+
+
+class EndOfSyncCheck(Stream):
+    """A stream that may fail its run once every partition's final STATE is written."""
+
+    @override
+    def finalize_state_progress_markers(self, state: dict | None = None) -> None:
+        # The SDK's last step of a stream's sync (`Tap.sync_all` is final); public by name,
+        # documented as internal.
+        super().finalize_state_progress_markers(state)
+        if state is None:
+            self.check_sync_finished()
+
+    def check_sync_finished(self) -> None:
+        """Raise if the sync, now over and its state written, must fail."""
+
+
+class ConfigChecks(Tap):
+    """A tap whose config validation adds its own checks to the SDK's."""
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        # The only place the SDK validates config (called from `__init__`, before any
+        # request); its own messages may quote values, so they are reviewed before raising.
+        try:
+            errors = super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            errors = exc.errors
+        errors = self.review_config_errors(errors)
+        if errors and raise_errors:
+            raise ConfigValidationError(
+                "Config validation failed: " + "; ".join(errors),
+                errors=errors,
+                schema=self.config_jsonschema,
+            )
+        return errors
+
+    def review_config_errors(self, errors: list[str]) -> list[str]:
+        """The errors to report, given the SDK's: its own added, private values hidden."""
+        return errors
