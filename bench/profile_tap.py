@@ -55,7 +55,11 @@ STAGES: list[tuple[str, str, str]] = [
     ("  Stream.post_process", "singer_sdk/streams/core.py", "post_process"),
     ("  Stream._process_record", "singer_sdk/streams/core.py", "_process_record"),
     ("  Stream._write_record_message", "singer_sdk/streams/core.py", "_write_record_message"),
-    ("    _generate_record_messages", "singer_sdk/streams/core.py", "_generate_record_messages"),
+    (
+        "    _generate_record_messages (sdk_hooks)",
+        "tap_leadtrackr/sdk_hooks.py",
+        "_generate_record_messages",
+    ),
     (
         "      pop_deselected_record_properties",
         "singer_sdk/helpers/_catalog.py",
@@ -67,7 +71,7 @@ STAGES: list[tuple[str, str, str]] = [
         "conform_record_data_types",
     ),
     ("      stream map transform", "singer_sdk/mapper.py", "transform"),
-    ("      utc_now (time_extracted)", "singer_sdk/helpers/_util.py", "utc_now"),
+    ("      datetime.now (time_extracted)", "~", "<built-in method now>"),
     (
         "      RecordMessage.__post_init__",
         "singer_sdk/singerlib/encoding/simple.py",
@@ -82,14 +86,14 @@ STAGES: list[tuple[str, str, str]] = [
         "<method 'flush' of '_io.TextIOWrapper' objects>",
     ),
     (
-        "  LeadsStream._increment_stream_state",
-        "tap_leadtrackr/streams.py",
+        "  PageCheckpoints._increment_stream_state",
+        "tap_leadtrackr/sdk_hooks.py",
         "_increment_stream_state",
     ),
     (
-        "  Stream._write_state_message (per page)",
-        "singer_sdk/streams/core.py",
-        "_write_state_message",
+        "  LeadTrackrStream.write_state_message (per page)",
+        "tap_leadtrackr/client.py",
+        "write_state_message",
     ),
     ("  record counter increment (metrics)", "singer_sdk/metrics.py", "increment"),
     ("  logging (Logger._log)", "logging/__init__.py", "_log"),
