@@ -1,5 +1,8 @@
 """The LeadTrackr demo: leads -> Meltano job `leads-to-warehouse` -> DuckDB, then a report.
 
+The job loads the leads and their touchpoints, then builds and tests the dbt models of
+`transform/` in the same file (`lead_journeys`, `channel_performance`), which the report reads.
+
     python scripts/demo.py [--full-refresh]      (`make demo ARGS=--full-refresh`)
 
 Without `TAP_LEADTRACKR_API_KEY` it serves a local sandbox project (Meltano environment
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -38,6 +42,8 @@ SANDBOX_PORT = 8787
 """The port of the dev environment's `api_url`; any free port when it is taken."""
 SANDBOX_BATCH = 25
 """New leads the sandbox project receives between two demo runs."""
+DBT_SUMMARY = re.compile(r"Done\. (PASS=\d+ WARN=\d+ ERROR=\d+ SKIP=\d+)")
+"""dbt's last line after `dbt build`: models built and tests passed, warned, failed."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +60,11 @@ class Demo:
         """Where Meltano keeps the job's bookmark."""
         return f"{self.environment}:{STATE_SUFFIX}"
 
-    def meltano(self, *args: str) -> str:
-        """Run Meltano in the project and return its output; exit with its log if it fails."""
+    def meltano(self, *args: str, log: bool = False) -> str:
+        """Run Meltano in the project and return its output, and its log with `log`.
+
+        Exits with its log if it fails.
+        """
         options = ["--env-file", str(self.env_file)] if self.env_file else []
         command = [str(MELTANO), *options, "--environment", self.environment, *args]
         # Its own process group, so an interrupt stops Meltano, the tap and the loader alike.
@@ -81,7 +90,7 @@ class Demo:
             log = (stdout + stderr).splitlines()
             sys.stderr.write("\n".join(log[-60:]) + "\n")
             raise SystemExit(f"`meltano {' '.join(args)}` failed (exit code {process.returncode})")
-        return stdout
+        return stdout + stderr if log else stdout
 
     def bookmark(self) -> str | None:
         """The `leads` bookmark of the job, or None before its first sync."""
@@ -146,8 +155,9 @@ def sync(demo: Demo, *, full_refresh: bool, mark_before: str | None) -> int:
     args = ["run", *(["--full-refresh"] if full_refresh else []), JOB]
     print(f"\n$ meltano --environment {demo.environment} {' '.join(args)}", flush=True)
     started = time.monotonic()
-    demo.meltano(*args)
+    log = demo.meltano(*args, log=True)
     seconds = time.monotonic() - started
+    models = DBT_SUMMARY.findall(log)
     after, mark_after = read_warehouse(demo.warehouse), demo.bookmark()
     written = after.rows_written_since(demo.warehouse, before)
     rewritten = max(written - (after.leads - before.leads), 0)
@@ -157,6 +167,8 @@ def sync(demo: Demo, *, full_refresh: bool, mark_before: str | None) -> int:
     print(f"  bookmark   {mark_before or '(none)'} -> {mark_after or '(none)'}")
     print(f"             (createdAt of the newest lead; Meltano state `{demo.state_id}`)")
     print(f"  {outcome(before, after, rewritten, full=full_refresh)}")
+    if models:
+        print(f"  dbt build  {models[-1]} (models and tests of transform/)")
     print(f"\nWarehouse report ({shown(demo.warehouse)}, schema {SCHEMA})")
     print(format_report(after))
     return 0 if after.distinct_ids == after.leads else 1

@@ -1,32 +1,59 @@
-"""What the DuckDB warehouse holds: lead counts, statuses, forms and click-id shares.
+"""What the warehouse holds: lead counts, statuses, forms, click-id shares and top channels.
 
     python scripts/warehouse_report.py [output/sandbox.duckdb]
+    python scripts/warehouse_report.py postgresql://user:password@host:5432/db
 
-target-duckdb writes column names in lower case (`formName` becomes `formname`) and keeps
-nested objects such as `attributionData` as JSON columns, queried with `->>`.
+A DuckDB file or a PostgreSQL database (which needs `psycopg`), as the main job's loaders
+write them: target-duckdb lower-cases column names (`formName` becomes `formname`) while
+target-postgres keeps them; both keep nested objects such as `attributionData` as JSON,
+queried with `->>`. The queries quote LeadTrackr's spelling, which DuckDB matches in any
+case. The top channels come from the dbt models (transform/), when they have been built.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import typing as t
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
 SCHEMA = "leadtrackr"
 """The loader's `default_target_schema` in meltano.yml."""
+MODELS_SCHEMA = "analytics"
+"""The dbt utilities' `schema` in meltano.yml: where `channel_performance` is."""
 
 # Client-side tags send "" for a click id they did not find: that is no click id.
-_HAS = "coalesce(attributiondata->>'{key}', '') <> ''"
+_HAS = """coalesce("attributionData"->>'{key}', '') <> ''"""
 GOOGLE_CLICK = _HAS.format(key="gclid")
 META_CLICK = f"({_HAS.format(key='fbc')} or {_HAS.format(key='fbp')})"
+
+Location = Path | str
+"""A DuckDB file, or a PostgreSQL URL (`postgresql://...`)."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A source / medium under one attribution model, from `channel_performance`."""
+
+    source: str
+    medium: str
+    leads: int
+    converted_leads: int
+    value_cents: int
+
+    @property
+    def conversion_rate(self) -> float:
+        """Converted leads per lead."""
+        return self.converted_leads / self.leads if self.leads else 0.0
 
 
 @dataclass
 class Warehouse:
-    """A snapshot of the `leads` table."""
+    """A snapshot of the `leads` table and of the channel model."""
 
     leads: int = 0
     distinct_ids: int = 0
@@ -38,77 +65,154 @@ class Warehouse:
     with_meta_click: int = 0
     touchpoints: int = 0
     leads_with_journey: int = 0
+    first_touch: list[Channel] = field(default_factory=list)
+    last_touch: list[Channel] = field(default_factory=list)
 
-    def rows_written_since(self, path: Path, earlier: Warehouse) -> int:
+    def rows_written_since(self, location: Location, earlier: Warehouse) -> int:
         """Rows this table got or had rewritten after `earlier` was taken."""
         if not self.leads:
             return 0
         if earlier.last_batched is None:
             return self.leads
-        with _connect(path) as db:
-            row = db.execute(
-                f"select count(*) from {SCHEMA}.leads where _sdc_batched_at > ?::timestamp",
-                [earlier.last_batched],
-            ).fetchone()
+        with _Database(location) as db:
+            row = db.one(
+                f"select count(*) from {SCHEMA}.leads where _sdc_batched_at > cast(? as timestamp)",
+                earlier.last_batched,
+            )
         return int(row[0]) if row else 0
 
 
-def _connect(path: Path) -> duckdb.DuckDBPyConnection:
-    # Read-only: a report never changes the warehouse, nor locks out a writer for longer.
-    return duckdb.connect(str(path), read_only=True)
+class _Database:
+    """A read-only connection to a DuckDB file or a PostgreSQL database; `?` parameters."""
+
+    def __init__(self, location: Location) -> None:
+        self.postgres = isinstance(location, str) and location.startswith(
+            ("postgresql://", "postgres://")
+        )
+        if self.postgres:
+            import psycopg  # only for PostgreSQL: not a dependency of the DuckDB demo
+
+            self._connection: t.Any = psycopg.connect(str(location), autocommit=True)
+            self._connection.execute("set default_transaction_read_only = on")
+        else:
+            # Read-only: a report never changes the warehouse, nor locks out a writer for longer.
+            self._connection = duckdb.connect(str(location), read_only=True)
+
+    def __enter__(self) -> _Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._connection.close()
+
+    def all(self, sql: str, *params: t.Any) -> list[tuple[t.Any, ...]]:
+        """Every row of a query."""
+        if self.postgres:
+            sql = sql.replace("%", "%%").replace("?", "%s")
+        return [tuple(row) for row in self._connection.execute(sql, list(params)).fetchall()]
+
+    def one(self, sql: str, *params: t.Any) -> tuple[t.Any, ...] | None:
+        """The first row of a query, or None."""
+        rows = self.all(sql, *params)
+        return rows[0] if rows else None
+
+    def has_table(self, schema: str, table: str) -> bool:
+        """Whether `schema.table` exists (a table or a view)."""
+        found = self.one(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            schema,
+            table,
+        )
+        return bool(found and found[0])
 
 
-def read_warehouse(path: Path) -> Warehouse:
+def _exists(location: Location) -> bool:
+    return not isinstance(location, Path) or location.exists()
+
+
+def read_warehouse(location: Location) -> Warehouse:
     """Read the snapshot; an absent file or table is an empty warehouse."""
-    if not path.exists():
+    if not _exists(location):
         return Warehouse()
-    with _connect(path) as db:
-        if not _has_table(db, "leads"):
+    with _Database(location) as db:
+        if not db.has_table(SCHEMA, "leads"):
             return Warehouse()
         leads = f"{SCHEMA}.leads"
-        total, distinct, newest, batched, google, meta = db.execute(
-            "select count(*), count(distinct id), "
-            "strftime(max(createdat), '%Y-%m-%dT%H:%M:%S.%gZ'), max(_sdc_batched_at)::varchar, "
-            f"count(*) filter ({GOOGLE_CLICK}), "
-            f"count(*) filter ({META_CLICK}) from {leads}"
-        ).fetchone() or (0, 0, None, None, 0, 0)
-        by_status = db.execute(
+        total, distinct, newest, batched, google, meta = db.one(
+            'select count(*), count(distinct id), max("createdAt"), '
+            "cast(max(_sdc_batched_at) as varchar), "
+            f"count(*) filter (where {GOOGLE_CLICK}), "
+            f"count(*) filter (where {META_CLICK}) from {leads}"
+        ) or (0, 0, None, None, 0, 0)
+        by_status = db.all(
             f"select coalesce(status, '(none)'), count(*) from {leads} "
             "group by 1 order by 2 desc, 1"
-        ).fetchall()
-        by_form = db.execute(
-            f"select coalesce(formname, '(none)'), count(*) from {leads} "
+        )
+        by_form = db.all(
+            f"""select coalesce("formName", '(none)'), count(*) from {leads} """
             "group by 1 order by 2 desc, 1"
-        ).fetchall()
+        )
         touchpoints, with_journey = 0, 0
-        if _has_table(db, "lead_touchpoints"):
-            touchpoints, with_journey = db.execute(
+        if db.has_table(SCHEMA, "lead_touchpoints"):
+            touchpoints, with_journey = db.one(
                 f"select count(*), count(distinct lead_id) from {SCHEMA}.lead_touchpoints"
-            ).fetchone() or (0, 0)
+            ) or (0, 0)
+        channels: dict[str, list[Channel]] = {"first_touch": [], "last_touch": []}
+        if db.has_table(MODELS_SCHEMA, "channel_performance"):
+            channels = {model: _channels(db, model) for model in channels}
     return Warehouse(
-        leads=total,
-        distinct_ids=distinct,
-        newest_created=newest,
+        leads=int(total),
+        distinct_ids=int(distinct),
+        newest_created=_millis(newest),
         last_batched=batched,
-        by_status=by_status,
-        by_form=by_form,
-        with_google_click=google,
-        with_meta_click=meta,
-        touchpoints=touchpoints,
-        leads_with_journey=with_journey,
+        by_status=[(name, int(count)) for name, count in by_status],
+        by_form=[(name, int(count)) for name, count in by_form],
+        with_google_click=int(google),
+        with_meta_click=int(meta),
+        touchpoints=int(touchpoints),
+        leads_with_journey=int(with_journey),
+        first_touch=channels["first_touch"],
+        last_touch=channels["last_touch"],
     )
 
 
-def _has_table(db: duckdb.DuckDBPyConnection, table: str) -> bool:
-    found = db.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [SCHEMA, table],
-    ).fetchone()
-    return bool(found and found[0])
+def _channels(db: _Database, attribution_model: str) -> list[Channel]:
+    """Every source / medium under one attribution model, most leads first."""
+    rows = db.all(
+        "select source, medium, sum(leads), sum(converted_leads), sum(value_cents) "
+        f"from {MODELS_SCHEMA}.channel_performance where attribution_model = ? "
+        "group by source, medium order by 3 desc, 1, 2",
+        attribution_model,
+    )
+    return [Channel(source, medium, *map(int, figures)) for source, medium, *figures in rows]
+
+
+def _millis(moment: datetime | None) -> str | None:
+    """A loaded `createdAt` (UTC, without a zone) in the tap's spelling."""
+    if moment is None:
+        return None
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 def _share(part: int, whole: int) -> str:
     return f"{part:>7,}  {100 * part / whole:5.1f}%" if whole else f"{part:>7,}"
+
+
+def _channel_lines(title: str, channels: list[Channel], top: int) -> list[str]:
+    lines = [
+        f"  top channels by {title} ({MODELS_SCHEMA}.channel_performance)",
+        f"    {'source / medium':<26}{'leads':>7}{'conv. rate':>11}{'value':>14}",
+    ]
+    for channel in channels[:top]:
+        name = f"{channel.source} / {channel.medium}"
+        lines.append(
+            f"    {name:<26}{channel.leads:>7,}{channel.conversion_rate:>11.1%}"
+            f"{channel.value_cents / 100:>14,.2f}"
+        )
+    if len(channels) > top:
+        rest = sum(channel.leads for channel in channels[top:])
+        lines.append(f"    {f'({len(channels) - top} more)':<26}{rest:>7,}")
+    return lines
 
 
 def format_report(warehouse: Warehouse, *, top: int = 10) -> str:
@@ -136,18 +240,29 @@ def format_report(warehouse: Warehouse, *, top: int = 10) -> str:
         lines.append(
             f"    {'leads with a journey':<22}{_share(warehouse.leads_with_journey, total)}"
         )
+    if warehouse.first_touch:
+        lines += _channel_lines("first touch", warehouse.first_touch, top=5)
+        lines += _channel_lines("last touch", warehouse.last_touch, top=5)
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the report of a warehouse file."""
+    """Print the report of a warehouse file or PostgreSQL database."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("path", nargs="?", type=Path, default=Path("output/sandbox.duckdb"))
+    parser.add_argument(
+        "location",
+        nargs="?",
+        default="output/sandbox.duckdb",
+        help="a DuckDB file (default output/sandbox.duckdb) or a postgresql:// URL",
+    )
     args = parser.parse_args(argv)
-    if not args.path.exists():
-        print(f"No warehouse at {args.path}: run `make demo` first.", file=sys.stderr)
-        return 1
-    print(format_report(read_warehouse(args.path)))
+    location: Location = args.location
+    if "://" not in args.location:
+        location = Path(args.location)
+        if not location.exists():
+            print(f"No warehouse at {location}: run `make demo` first.", file=sys.stderr)
+            return 1
+    print(format_report(read_warehouse(location)))
     return 0
 
 
