@@ -155,7 +155,8 @@ def sync(demo: Demo, *, full_refresh: bool, mark_before: str | None) -> int:
     args = ["run", *(["--full-refresh"] if full_refresh else []), JOB]
     print(f"\n$ meltano --environment {demo.environment} {' '.join(args)}", flush=True)
     started = time.monotonic()
-    log = demo.meltano(*args, log=True)
+    # dbt's summary is logged at info level, whatever MELTANO_CLI_LOG_LEVEL says.
+    log = demo.meltano("--log-level=info", *args, log=True)
     seconds = time.monotonic() - started
     models = DBT_SUMMARY.findall(log)
     after, mark_after = read_warehouse(demo.warehouse), demo.bookmark()
