@@ -73,10 +73,10 @@ def pinned(
 
 
 def pip_url(utility: str) -> list[str]:
-    """The requirements of a utility's `pip_url` in meltano.yml, as pip gets them."""
+    """The requirements of a utility's `pip_url` in meltano.yml, without pip's options."""
     project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
     (plugin,) = (p for p in project["plugins"]["utilities"] if p["name"] == utility)
-    return shlex.split(plugin["pip_url"])
+    return [item for item in shlex.split(plugin["pip_url"]) if not item.startswith("-")]
 
 
 def pip_url_pinned(utility: str, *, python: str | None = None) -> dict[str, str]:
