@@ -67,6 +67,8 @@ class Warehouse:
     leads_with_journey: int = 0
     first_touch: list[Channel] = field(default_factory=list)
     last_touch: list[Channel] = field(default_factory=list)
+    schema: str = SCHEMA
+    models_schema: str = MODELS_SCHEMA
 
     def rows_written_since(self, location: Location, earlier: Warehouse) -> int:
         """Rows this table got or had rewritten after `earlier` was taken."""
@@ -76,7 +78,8 @@ class Warehouse:
             return self.leads
         with _Database(location) as db:
             row = db.one(
-                f"select count(*) from {SCHEMA}.leads where _sdc_batched_at > cast(? as timestamp)",
+                f"select count(*) from {self.schema}.leads "
+                "where _sdc_batched_at > cast(? as timestamp)",
                 earlier.last_batched,
             )
         return int(row[0]) if row else 0
@@ -115,6 +118,17 @@ class _Database:
         rows = self.all(sql, *params)
         return rows[0] if rows else None
 
+    def has_column(self, schema: str, table: str, column: str) -> bool:
+        """Whether `schema.table` has `column`."""
+        found = self.one(
+            "select count(*) from information_schema.columns "
+            "where table_schema = ? and table_name = ? and column_name = ?",
+            schema,
+            table,
+            column,
+        )
+        return bool(found and found[0])
+
     def has_table(self, schema: str, table: str) -> bool:
         """Whether `schema.table` exists (a table or a view)."""
         found = self.one(
@@ -130,17 +144,24 @@ def _exists(location: Location) -> bool:
     return not isinstance(location, Path) or location.exists()
 
 
-def read_warehouse(location: Location) -> Warehouse:
+def read_warehouse(
+    location: Location, *, schema: str = SCHEMA, models_schema: str = MODELS_SCHEMA
+) -> Warehouse:
     """Read the snapshot; an absent file or table is an empty warehouse."""
+    empty = Warehouse(schema=schema, models_schema=models_schema)
     if not _exists(location):
-        return Warehouse()
+        return empty
     with _Database(location) as db:
-        if not db.has_table(SCHEMA, "leads"):
-            return Warehouse()
-        leads = f"{SCHEMA}.leads"
+        if not db.has_table(schema, "leads"):
+            return empty
+        leads = f"{schema}.leads"
+        # The loader's metadata column, when it writes one (`add_metadata_columns`).
+        batched_at = (
+            "max(_sdc_batched_at)" if db.has_column(schema, "leads", "_sdc_batched_at") else "null"
+        )
         total, distinct, newest, batched, google, meta = db.one(
             'select count(*), count(distinct id), max("createdAt"), '
-            "cast(max(_sdc_batched_at) as varchar), "
+            f"cast({batched_at} as varchar), "
             f"count(*) filter (where {GOOGLE_CLICK}), "
             f"count(*) filter (where {META_CLICK}) from {leads}"
         ) or (0, 0, None, None, 0, 0)
@@ -153,13 +174,13 @@ def read_warehouse(location: Location) -> Warehouse:
             "group by 1 order by 2 desc, 1"
         )
         touchpoints, with_journey = 0, 0
-        if db.has_table(SCHEMA, "lead_touchpoints"):
+        if db.has_table(schema, "lead_touchpoints"):
             touchpoints, with_journey = db.one(
-                f"select count(*), count(distinct lead_id) from {SCHEMA}.lead_touchpoints"
+                f"select count(*), count(distinct lead_id) from {schema}.lead_touchpoints"
             ) or (0, 0)
         channels: dict[str, list[Channel]] = {"first_touch": [], "last_touch": []}
-        if db.has_table(MODELS_SCHEMA, "channel_performance"):
-            channels = {model: _channels(db, model) for model in channels}
+        if db.has_table(models_schema, "channel_performance"):
+            channels = {model: _channels(db, models_schema, model) for model in channels}
     return Warehouse(
         leads=int(total),
         distinct_ids=int(distinct),
@@ -173,14 +194,16 @@ def read_warehouse(location: Location) -> Warehouse:
         leads_with_journey=int(with_journey),
         first_touch=channels["first_touch"],
         last_touch=channels["last_touch"],
+        schema=schema,
+        models_schema=models_schema,
     )
 
 
-def _channels(db: _Database, attribution_model: str) -> list[Channel]:
+def _channels(db: _Database, models_schema: str, attribution_model: str) -> list[Channel]:
     """Every source / medium under one attribution model, most leads first."""
     rows = db.all(
         "select source, medium, sum(leads), sum(converted_leads), sum(value_cents) "
-        f"from {MODELS_SCHEMA}.channel_performance where attribution_model = ? "
+        f"from {models_schema}.channel_performance where attribution_model = ? "
         "group by source, medium order by 3 desc, 1, 2",
         attribution_model,
     )
@@ -198,9 +221,9 @@ def _share(part: int, whole: int) -> str:
     return f"{part:>7,}  {100 * part / whole:5.1f}%" if whole else f"{part:>7,}"
 
 
-def _channel_lines(title: str, channels: list[Channel], top: int) -> list[str]:
+def _channel_lines(title: str, channels: list[Channel], top: int, models_schema: str) -> list[str]:
     lines = [
-        f"  top channels by {title} ({MODELS_SCHEMA}.channel_performance)",
+        f"  top channels by {title} ({models_schema}.channel_performance)",
         f"    {'source / medium':<26}{'leads':>7}{'conv. rate':>11}{'value':>14}",
     ]
     for channel in channels[:top]:
@@ -235,14 +258,17 @@ def format_report(warehouse: Warehouse, *, top: int = 10) -> str:
     lines.append(f"    {'Google (gclid)':<22}{_share(warehouse.with_google_click, total)}")
     lines.append(f"    {'Meta (fbc or fbp)':<22}{_share(warehouse.with_meta_click, total)}")
     if warehouse.touchpoints:
-        lines.append(f"  touchpoints ({SCHEMA}.lead_touchpoints)")
+        lines.append(f"  touchpoints ({warehouse.schema}.lead_touchpoints)")
         lines.append(f"    {'sessions':<22}{warehouse.touchpoints:>7,}")
         lines.append(
             f"    {'leads with a journey':<22}{_share(warehouse.leads_with_journey, total)}"
         )
     if warehouse.first_touch:
-        lines += _channel_lines("first touch", warehouse.first_touch, top=5)
-        lines += _channel_lines("last touch", warehouse.last_touch, top=5)
+        for title, channels in (
+            ("first touch", warehouse.first_touch),
+            ("last touch", warehouse.last_touch),
+        ):
+            lines += _channel_lines(title, channels, 5, warehouse.models_schema)
     return "\n".join(lines)
 
 
@@ -255,6 +281,12 @@ def main(argv: list[str] | None = None) -> int:
         default="output/sandbox.duckdb",
         help="a DuckDB file (default output/sandbox.duckdb) or a postgresql:// URL",
     )
+    parser.add_argument("--schema", default=SCHEMA, help=f"the loader's schema (default {SCHEMA})")
+    parser.add_argument(
+        "--models-schema",
+        default=MODELS_SCHEMA,
+        help=f"the dbt models' schema (default {MODELS_SCHEMA})",
+    )
     args = parser.parse_args(argv)
     location: Location = args.location
     if "://" not in args.location:
@@ -262,7 +294,11 @@ def main(argv: list[str] | None = None) -> int:
         if not location.exists():
             print(f"No warehouse at {location}: run `make demo` first.", file=sys.stderr)
             return 1
-    print(format_report(read_warehouse(location)))
+    print(
+        format_report(
+            read_warehouse(location, schema=args.schema, models_schema=args.models_schema)
+        )
+    )
     return 0
 
 

@@ -19,6 +19,7 @@ import duckdb
 import psycopg
 import pytest
 
+from scripts.warehouse_report import format_report, read_warehouse
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
 from tests import touchpoint_reference as reference
 from tests.e2e.conftest import Meltano, query_duckdb, sandbox_env
@@ -282,8 +283,27 @@ def test_the_models_on_postgres_match_the_raw_leads(
             performance = query(
                 postgres_url, f"select {PERFORMANCE_COLUMNS} from {models}.channel_performance"
             )
+            report = read_warehouse(postgres_url, schema=schema, models_schema=models)
         finally:
             with psycopg.connect(postgres_url, autocommit=True) as connection:
                 connection.execute(f"drop schema if exists {models} cascade")  # type: ignore[arg-type]
         leads = sandbox.project.leads
     assert_models_match(leads, journeys, performance)
+
+    # The demo's report reads PostgreSQL too: the same counts and top channels.
+    assert (report.leads, report.distinct_ids) == (len(leads), len(leads))
+    assert report.newest_created == max(lead["createdAt"] for lead in leads)
+    expected = expected_performance(expected_journeys(leads))
+    for model, channels in (("first_touch", report.first_touch), ("last_touch", report.last_touch)):
+        assert sum(channel.leads for channel in channels) == len(leads)
+        top = channels[0]
+        assert top.leads == sum(
+            figures[0]
+            for key, figures in expected.items()
+            if key[1:4] == (model, top.source, top.medium)
+        )
+        assert top.leads == max(
+            sum(figures[0] for key, figures in expected.items() if key[1:4] == (model, *channel))
+            for channel in {key[2:4] for key in expected}
+        )
+    assert "top channels by last touch" in format_report(report)
