@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis transform/target transform/logs
 
 # The main job: sandbox (or the real API with TAP_LEADTRACKR_API_KEY exported) -> Meltano
 # -> output/*.duckdb, then a report. `make demo ARGS=--full-refresh`; see scripts/demo.py.

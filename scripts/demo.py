@@ -1,5 +1,8 @@
 """The LeadTrackr demo: leads -> Meltano job `leads-to-warehouse` -> DuckDB, then a report.
 
+The job loads the leads and their touchpoints, then builds and tests the dbt models of
+`transform/` in the same file (`lead_journeys`, `channel_performance`), which the report reads.
+
     python scripts/demo.py [--full-refresh]      (`make demo ARGS=--full-refresh`)
     python scripts/demo.py --projects 3          (`make demo ARGS="--projects 3"`)
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -45,6 +49,8 @@ SANDBOX_BATCH = 25
 """New leads the sandbox project receives between two demo runs."""
 PROJECT_NAMES = ("acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "tyrell")
 """What `--projects` calls the sandbox's projects (then `project-9`, `project-10`, ...)."""
+DBT_SUMMARY = re.compile(r"Done\. (PASS=\d+ WARN=\d+ ERROR=\d+ SKIP=\d+)")
+"""dbt's last line after `dbt build`: models built and tests passed, warned, failed."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,11 @@ class Demo:
         """Where Meltano keeps the job's bookmark."""
         return f"{self.environment}:{STATE_SUFFIX}"
 
-    def meltano(self, *args: str) -> str:
-        """Run Meltano in the project and return its output; exit with its log if it fails."""
+    def meltano(self, *args: str, log: bool = False) -> str:
+        """Run Meltano in the project and return its output, and its log with `log`.
+
+        Exits with its log if it fails.
+        """
         options = ["--env-file", str(self.env_file)] if self.env_file else []
         command = [str(MELTANO), *options, "--environment", self.environment, *args]
         # Its own process group, so an interrupt stops Meltano, the tap and the loader alike.
@@ -88,7 +97,7 @@ class Demo:
             log = (stdout + stderr).splitlines()
             sys.stderr.write("\n".join(log[-60:]) + "\n")
             raise SystemExit(f"`meltano {' '.join(args)}` failed (exit code {process.returncode})")
-        return stdout
+        return stdout + stderr if log else stdout
 
     def bookmark(self) -> str | None:
         """The `leads` bookmark of the job (the newest of the projects'), or None before."""
@@ -162,8 +171,10 @@ def sync(demo: Demo, *, full_refresh: bool, mark_before: str | None) -> int:
     args = ["run", *(["--full-refresh"] if full_refresh else []), JOB]
     print(f"\n$ meltano --environment {demo.environment} {' '.join(args)}", flush=True)
     started = time.monotonic()
-    demo.meltano(*args)
+    # dbt's summary is logged at info level, whatever MELTANO_CLI_LOG_LEVEL says.
+    log = demo.meltano("--log-level=info", *args, log=True)
     seconds = time.monotonic() - started
+    models = DBT_SUMMARY.findall(log)
     after, mark_after = read_warehouse(demo.warehouse), demo.bookmark()
     written = after.rows_written_since(demo.warehouse, before)
     rewritten = max(written - (after.leads - before.leads), 0)
@@ -174,6 +185,8 @@ def sync(demo: Demo, *, full_refresh: bool, mark_before: str | None) -> int:
     newest = "newest lead of any project" if demo.environment == "agency" else "newest lead"
     print(f"             (createdAt of the {newest}; Meltano state `{demo.state_id}`)")
     print(f"  {outcome(before, after, rewritten, full=full_refresh)}")
+    if models:
+        print(f"  dbt build  {models[-1]} (models and tests of transform/)")
     print(f"\nWarehouse report ({shown(demo.warehouse)}, schema {SCHEMA})")
     print(format_report(after))
     return 0 if after.distinct_ids == after.leads else 1

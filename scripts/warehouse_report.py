@@ -1,35 +1,62 @@
-"""What the DuckDB warehouse holds: lead counts, statuses, forms and click-id shares.
+"""What the warehouse holds: lead counts, statuses, forms, click-id shares and top channels.
 
 With several projects (the tap's `projects` setting), leads are also counted per project,
 and a lead is one `(project, id)`: two projects' leads may share an id.
 
     python scripts/warehouse_report.py [output/sandbox.duckdb]
+    python scripts/warehouse_report.py postgresql://user:password@host:5432/db
 
-target-duckdb writes column names in lower case (`formName` becomes `formname`) and keeps
-nested objects such as `attributionData` as JSON columns, queried with `->>`.
+A DuckDB file or a PostgreSQL database (which needs `psycopg`), as the main job's loaders
+write them: target-duckdb lower-cases column names (`formName` becomes `formname`) while
+target-postgres keeps them; both keep nested objects such as `attributionData` as JSON,
+queried with `->>`. The queries quote LeadTrackr's spelling, which DuckDB matches in any
+case. The top channels come from the dbt models (transform/), when they have been built.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import typing as t
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
 SCHEMA = "leadtrackr"
 """The loader's `default_target_schema` in meltano.yml."""
+MODELS_SCHEMA = "analytics"
+"""The dbt utilities' `schema` in meltano.yml: where `channel_performance` is."""
 
 # Client-side tags send "" for a click id they did not find: that is no click id.
-_HAS = "coalesce(attributiondata->>'{key}', '') <> ''"
+_HAS = """coalesce("attributionData"->>'{key}', '') <> ''"""
 GOOGLE_CLICK = _HAS.format(key="gclid")
 META_CLICK = f"({_HAS.format(key='fbc')} or {_HAS.format(key='fbp')})"
+
+Location = Path | str
+"""A DuckDB file, or a PostgreSQL URL (`postgresql://...`)."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A source / medium under one attribution model, from `channel_performance`."""
+
+    source: str
+    medium: str
+    leads: int
+    converted_leads: int
+    value_cents: int
+
+    @property
+    def conversion_rate(self) -> float:
+        """Converted leads per lead."""
+        return self.converted_leads / self.leads if self.leads else 0.0
 
 
 @dataclass
 class Warehouse:
-    """A snapshot of the `leads` table."""
+    """A snapshot of the `leads` table and of the channel model."""
 
     leads: int = 0
     distinct_ids: int = 0
@@ -43,95 +70,184 @@ class Warehouse:
     leads_with_journey: int = 0
     by_project: list[tuple[str, int]] = field(default_factory=list)
     """Leads per project, when the tap read several; else empty."""
+    first_touch: list[Channel] = field(default_factory=list)
+    last_touch: list[Channel] = field(default_factory=list)
+    schema: str = SCHEMA
+    models_schema: str = MODELS_SCHEMA
 
-    def rows_written_since(self, path: Path, earlier: Warehouse) -> int:
+    def rows_written_since(self, location: Location, earlier: Warehouse) -> int:
         """Rows this table got or had rewritten after `earlier` was taken."""
         if not self.leads:
             return 0
         if earlier.last_batched is None:
             return self.leads
-        with _connect(path) as db:
-            row = db.execute(
-                f"select count(*) from {SCHEMA}.leads where _sdc_batched_at > ?::timestamp",
-                [earlier.last_batched],
-            ).fetchone()
+        with _Database(location) as db:
+            row = db.one(
+                f"select count(*) from {self.schema}.leads "
+                "where _sdc_batched_at > cast(? as timestamp)",
+                earlier.last_batched,
+            )
         return int(row[0]) if row else 0
 
 
-def _connect(path: Path) -> duckdb.DuckDBPyConnection:
-    # Read-only: a report never changes the warehouse, nor locks out a writer for longer.
-    return duckdb.connect(str(path), read_only=True)
+class _Database:
+    """A read-only connection to a DuckDB file or a PostgreSQL database; `?` parameters."""
+
+    def __init__(self, location: Location) -> None:
+        self.postgres = isinstance(location, str) and location.startswith(
+            ("postgresql://", "postgres://")
+        )
+        if self.postgres:
+            import psycopg  # only for PostgreSQL: not a dependency of the DuckDB demo
+
+            self._connection: t.Any = psycopg.connect(str(location), autocommit=True)
+            self._connection.execute("set default_transaction_read_only = on")
+        else:
+            # Read-only: a report never changes the warehouse, nor locks out a writer for longer.
+            self._connection = duckdb.connect(str(location), read_only=True)
+
+    def __enter__(self) -> _Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._connection.close()
+
+    def all(self, sql: str, *params: t.Any) -> list[tuple[t.Any, ...]]:
+        """Every row of a query."""
+        if self.postgres:
+            sql = sql.replace("%", "%%").replace("?", "%s")
+        return [tuple(row) for row in self._connection.execute(sql, list(params)).fetchall()]
+
+    def one(self, sql: str, *params: t.Any) -> tuple[t.Any, ...] | None:
+        """The first row of a query, or None."""
+        rows = self.all(sql, *params)
+        return rows[0] if rows else None
+
+    def has_column(self, schema: str, table: str, column: str) -> bool:
+        """Whether `schema.table` has `column`."""
+        found = self.one(
+            "select count(*) from information_schema.columns "
+            "where table_schema = ? and table_name = ? and column_name = ?",
+            schema,
+            table,
+            column,
+        )
+        return bool(found and found[0])
+
+    def has_table(self, schema: str, table: str) -> bool:
+        """Whether `schema.table` exists (a table or a view)."""
+        found = self.one(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            schema,
+            table,
+        )
+        return bool(found and found[0])
 
 
-def read_warehouse(path: Path) -> Warehouse:
+def _exists(location: Location) -> bool:
+    return not isinstance(location, Path) or location.exists()
+
+
+def read_warehouse(
+    location: Location, *, schema: str = SCHEMA, models_schema: str = MODELS_SCHEMA
+) -> Warehouse:
     """Read the snapshot; an absent file or table is an empty warehouse."""
-    if not path.exists():
-        return Warehouse()
-    with _connect(path) as db:
-        if not _has_table(db, "leads"):
-            return Warehouse()
-        leads = f"{SCHEMA}.leads"
-        projects = _has_column(db, "leads", "project")
+    empty = Warehouse(schema=schema, models_schema=models_schema)
+    if not _exists(location):
+        return empty
+    with _Database(location) as db:
+        if not db.has_table(schema, "leads"):
+            return empty
+        leads = f"{schema}.leads"
+        projects = db.has_column(schema, "leads", "project")
         key = "(project, id)" if projects else "id"
-        total, distinct, newest, batched, google, meta = db.execute(
-            f"select count(*), count(distinct {key}), "
-            "strftime(max(createdat), '%Y-%m-%dT%H:%M:%S.%gZ'), max(_sdc_batched_at)::varchar, "
-            f"count(*) filter ({GOOGLE_CLICK}), "
-            f"count(*) filter ({META_CLICK}) from {leads}"
-        ).fetchone() or (0, 0, None, None, 0, 0)
-        by_status = db.execute(
+        # The loader's metadata column, when it writes one (`add_metadata_columns`).
+        batched_at = (
+            "max(_sdc_batched_at)" if db.has_column(schema, "leads", "_sdc_batched_at") else "null"
+        )
+        total, distinct, newest, batched, google, meta = db.one(
+            f'select count(*), count(distinct {key}), max("createdAt"), '
+            f"cast({batched_at} as varchar), "
+            f"count(*) filter (where {GOOGLE_CLICK}), "
+            f"count(*) filter (where {META_CLICK}) from {leads}"
+        ) or (0, 0, None, None, 0, 0)
+        by_status = db.all(
             f"select coalesce(status, '(none)'), count(*) from {leads} "
             "group by 1 order by 2 desc, 1"
-        ).fetchall()
-        by_form = db.execute(
-            f"select coalesce(formname, '(none)'), count(*) from {leads} "
+        )
+        by_form = db.all(
+            f"""select coalesce("formName", '(none)'), count(*) from {leads} """
             "group by 1 order by 2 desc, 1"
-        ).fetchall()
+        )
         by_project = []
         if projects:
-            by_project = db.execute(
-                f"select project, count(*) from {leads} group by 1 order by 1"
-            ).fetchall()
+            by_project = db.all(f"select project, count(*) from {leads} group by 1 order by 1")
         touchpoints, with_journey = 0, 0
-        if _has_table(db, "lead_touchpoints"):
+        if db.has_table(schema, "lead_touchpoints"):
             journey = "(project, lead_id)" if projects else "lead_id"
-            touchpoints, with_journey = db.execute(
-                f"select count(*), count(distinct {journey}) from {SCHEMA}.lead_touchpoints"
-            ).fetchone() or (0, 0)
+            touchpoints, with_journey = db.one(
+                f"select count(*), count(distinct {journey}) from {schema}.lead_touchpoints"
+            ) or (0, 0)
+        channels: dict[str, list[Channel]] = {"first_touch": [], "last_touch": []}
+        if db.has_table(models_schema, "channel_performance"):
+            channels = {model: _channels(db, models_schema, model) for model in channels}
     return Warehouse(
-        leads=total,
-        distinct_ids=distinct,
-        newest_created=newest,
+        leads=int(total),
+        distinct_ids=int(distinct),
+        newest_created=_millis(newest),
         last_batched=batched,
-        by_status=by_status,
-        by_form=by_form,
-        with_google_click=google,
-        with_meta_click=meta,
-        touchpoints=touchpoints,
-        leads_with_journey=with_journey,
-        by_project=by_project,
+        by_status=[(name, int(count)) for name, count in by_status],
+        by_form=[(name, int(count)) for name, count in by_form],
+        with_google_click=int(google),
+        with_meta_click=int(meta),
+        touchpoints=int(touchpoints),
+        leads_with_journey=int(with_journey),
+        by_project=[(name, int(count)) for name, count in by_project],
+        first_touch=channels["first_touch"],
+        last_touch=channels["last_touch"],
+        schema=schema,
+        models_schema=models_schema,
     )
 
 
-def _has_table(db: duckdb.DuckDBPyConnection, table: str) -> bool:
-    found = db.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [SCHEMA, table],
-    ).fetchone()
-    return bool(found and found[0])
+def _channels(db: _Database, models_schema: str, attribution_model: str) -> list[Channel]:
+    """Every source / medium under one attribution model, most leads first."""
+    rows = db.all(
+        "select source, medium, sum(leads), sum(converted_leads), sum(value_cents) "
+        f"from {models_schema}.channel_performance where attribution_model = ? "
+        "group by source, medium order by 3 desc, 1, 2",
+        attribution_model,
+    )
+    return [Channel(source, medium, *map(int, figures)) for source, medium, *figures in rows]
 
 
-def _has_column(db: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
-    found = db.execute(
-        "select count(*) from information_schema.columns "
-        "where table_schema = ? and table_name = ? and column_name = ?",
-        [SCHEMA, table, column],
-    ).fetchone()
-    return bool(found and found[0])
+def _millis(moment: datetime | None) -> str | None:
+    """A loaded `createdAt` (UTC, without a zone) in the tap's spelling."""
+    if moment is None:
+        return None
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 def _share(part: int, whole: int) -> str:
     return f"{part:>7,}  {100 * part / whole:5.1f}%" if whole else f"{part:>7,}"
+
+
+def _channel_lines(title: str, channels: list[Channel], top: int, models_schema: str) -> list[str]:
+    lines = [
+        f"  top channels by {title} ({models_schema}.channel_performance)",
+        f"    {'source / medium':<26}{'leads':>7}{'conv. rate':>11}{'value':>14}",
+    ]
+    for channel in channels[:top]:
+        name = f"{channel.source} / {channel.medium}"
+        lines.append(
+            f"    {name:<26}{channel.leads:>7,}{channel.conversion_rate:>11.1%}"
+            f"{channel.value_cents / 100:>14,.2f}"
+        )
+    if len(channels) > top:
+        rest = sum(channel.leads for channel in channels[top:])
+        lines.append(f"    {f'({len(channels) - top} more)':<26}{rest:>7,}")
+    return lines
 
 
 def format_report(warehouse: Warehouse, *, top: int = 10) -> str:
@@ -158,23 +274,47 @@ def format_report(warehouse: Warehouse, *, top: int = 10) -> str:
     lines.append(f"    {'Google (gclid)':<22}{_share(warehouse.with_google_click, total)}")
     lines.append(f"    {'Meta (fbc or fbp)':<22}{_share(warehouse.with_meta_click, total)}")
     if warehouse.touchpoints:
-        lines.append(f"  touchpoints ({SCHEMA}.lead_touchpoints)")
+        lines.append(f"  touchpoints ({warehouse.schema}.lead_touchpoints)")
         lines.append(f"    {'sessions':<22}{warehouse.touchpoints:>7,}")
         lines.append(
             f"    {'leads with a journey':<22}{_share(warehouse.leads_with_journey, total)}"
         )
+    if warehouse.first_touch:
+        for title, channels in (
+            ("first touch", warehouse.first_touch),
+            ("last touch", warehouse.last_touch),
+        ):
+            lines += _channel_lines(title, channels, 5, warehouse.models_schema)
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the report of a warehouse file."""
+    """Print the report of a warehouse file or PostgreSQL database."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("path", nargs="?", type=Path, default=Path("output/sandbox.duckdb"))
+    parser.add_argument(
+        "location",
+        nargs="?",
+        default="output/sandbox.duckdb",
+        help="a DuckDB file (default output/sandbox.duckdb) or a postgresql:// URL",
+    )
+    parser.add_argument("--schema", default=SCHEMA, help=f"the loader's schema (default {SCHEMA})")
+    parser.add_argument(
+        "--models-schema",
+        default=MODELS_SCHEMA,
+        help=f"the dbt models' schema (default {MODELS_SCHEMA})",
+    )
     args = parser.parse_args(argv)
-    if not args.path.exists():
-        print(f"No warehouse at {args.path}: run `make demo` first.", file=sys.stderr)
-        return 1
-    print(format_report(read_warehouse(args.path)))
+    location: Location = args.location
+    if "://" not in args.location:
+        location = Path(args.location)
+        if not location.exists():
+            print(f"No warehouse at {location}: run `make demo` first.", file=sys.stderr)
+            return 1
+    print(
+        format_report(
+            read_warehouse(location, schema=args.schema, models_schema=args.models_schema)
+        )
+    )
     return 0
 
 

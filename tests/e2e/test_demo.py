@@ -35,6 +35,11 @@ def test_demo_loads_the_sandbox_and_then_only_what_is_new(meltano: Meltano, tmp_
     assert "environment `dev`" in first
     assert f"First sync: {LEADS} leads loaded." in first
     assert "Google (gclid)" in first
+    # The job ends with the dbt models built and tested; the report reads them.
+    assert "dbt build  PASS=" in first
+    assert "WARN=0 ERROR=0 SKIP=0" in first
+    assert "top channels by first touch (analytics.channel_performance)" in first
+    assert "top channels by last touch (analytics.channel_performance)" in first
 
     second = demo()
     assert "25 of them new since the last run" in second
@@ -44,6 +49,11 @@ def test_demo_loads_the_sandbox_and_then_only_what_is_new(meltano: Meltano, tmp_
         output / "sandbox.duckdb", "select count(*), count(distinct id) from leadtrackr.leads"
     )
     assert rows == [(LEADS + 25, LEADS + 25)]
+    # The models were rebuilt with the new leads.
+    journeys = query_duckdb(
+        output / "sandbox.duckdb", "select count(*) from analytics.lead_journeys"
+    )
+    assert journeys == [(LEADS + 25,)]
 
 
 def test_demo_of_three_projects_loads_them_side_by_side_and_reports_each(

@@ -17,21 +17,27 @@ from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
 from tests.e2e import previous_warehouse
 from tests.e2e.conftest import ROOT, Meltano, query_duckdb, sandbox_env
 from tests.e2e.test_touchpoints_warehouse import TOUCHPOINT_ROWS, expected_touchpoints
-from tests.test_wheels import LOADER, PYTHONS, pinned
+from tests.test_wheels import LOADER, PYTHONS, pinned, pip_url_pinned
 
 LOADER_BIN = ROOT / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin"
+DBT_BIN = ROOT / ".meltano" / "utilities" / "dbt-duckdb" / "venv" / "bin"
+
+
+def installed_versions(bin_dir: Path, *names: str) -> dict[str, str]:
+    """Versions installed in a plugin's virtualenv."""
+    script = (
+        "import json, sys; from importlib.metadata import version; "
+        "print(json.dumps({name: version(name) for name in sys.argv[1:]}))"
+    )
+    result = subprocess.run(
+        [bin_dir / "python", "-c", script, *names], capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout)
 
 
 def loader_versions() -> dict[str, str]:
     """Versions installed in the loader's virtualenv."""
-    script = (
-        "import json; from importlib.metadata import version; "
-        "print(json.dumps({name: version(name) for name in ('duckdb', 'target-duckdb')}))"
-    )
-    result = subprocess.run(
-        [LOADER_BIN / "python", "-c", script], capture_output=True, text=True, check=True
-    )
-    return json.loads(result.stdout)
+    return installed_versions(LOADER_BIN, "duckdb", "target-duckdb")
 
 
 def test_the_loader_the_report_and_the_project_use_one_duckdb(meltano_installed: Path) -> None:
@@ -48,6 +54,11 @@ def test_the_loader_the_report_and_the_project_use_one_duckdb(meltano_installed:
     # The report (scripts/warehouse_report.py) and the tests read with the project's duckdb.
     assert duckdb.__version__ == project_pin
     assert loader_versions() == {"duckdb": project_pin, "target-duckdb": "0.8.0"}
+    # dbt-duckdb builds the models in the same file, with the same DuckDB.
+    for python in PYTHONS:
+        project = pinned(ROOT / "pyproject.toml", group="meltano", python=python)["duckdb"]
+        assert pip_url_pinned("dbt-duckdb", python=python)["duckdb"] == project
+    assert installed_versions(DBT_BIN, "duckdb")["duckdb"] == project_pin
 
 
 def singer_messages(rows: int) -> str:

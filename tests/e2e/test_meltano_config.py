@@ -93,4 +93,8 @@ def test_the_job_has_a_daily_schedule_for_orchestrators(meltano: Meltano) -> Non
     schedules = json.loads(meltano("schedule", "list", "--format=json").stdout)
     jobs = {schedule["job"]["name"]: schedule for schedule in schedules["schedules"]["job"]}
     assert jobs["leads-to-warehouse"]["interval"] == "@daily"
-    assert jobs["leads-to-warehouse"]["job"]["tasks"] == ["tap-leadtrackr target-duckdb"]
+    # Load, then build and test the dbt models in the same warehouse.
+    assert jobs["leads-to-warehouse"]["job"]["tasks"] == [
+        "tap-leadtrackr target-duckdb",
+        "dbt-duckdb:build",
+    ]
