@@ -11,25 +11,30 @@ from tests.e2e.conftest import ROOT, Meltano, query_duckdb
 LEADS = 600
 
 
+def run_demo(meltano: Meltano, output: Path, *options: str) -> str:
+    """Run `make demo`'s script with these options into `output`; return what it printed."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "demo.py"),
+            *options,
+            *("--output", str(output), "--env-file", str(meltano.env_file)),
+        ],
+        env=meltano.base_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
 def test_demo_loads_the_sandbox_and_then_only_what_is_new(meltano: Meltano, tmp_path: Path) -> None:
     output = tmp_path / "output"
 
     def demo() -> str:
-        result = subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "scripts" / "demo.py"),
-                *("--leads", str(LEADS), "--output", str(output)),
-                *("--env-file", str(meltano.env_file)),
-            ],
-            env=meltano.base_env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+        return run_demo(meltano, output, "--leads", str(LEADS))
 
     first = demo()
     assert "environment `dev`" in first
@@ -62,21 +67,7 @@ def test_demo_of_three_projects_loads_them_side_by_side_and_reports_each(
     output = tmp_path / "output"
 
     def demo() -> str:
-        result = subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "scripts" / "demo.py"),
-                *("--projects", "3", "--leads", "200", "--output", str(output)),
-                *("--env-file", str(meltano.env_file)),
-            ],
-            env=meltano.base_env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+        return run_demo(meltano, output, "--projects", "3", "--leads", "200")
 
     first = demo()
     assert "environment `agency`" in first
@@ -94,3 +85,9 @@ def test_demo_of_three_projects_loads_them_side_by_side_and_reports_each(
         "select count(*), count(distinct (project, id)), count(distinct id) from leadtrackr.leads",
     )
     assert rows == [(675, 675, 225)]
+    # The models carry each lead's project, and count every (project, lead) once.
+    journeys = query_duckdb(
+        output / "agency.duckdb",
+        "select count(*), count(distinct project) from analytics.lead_journeys",
+    )
+    assert journeys == [(675, 3)]
