@@ -321,7 +321,7 @@ class LeadsStream(LeadTrackrStream):
     def generate_child_contexts(
         self, record: Record, context: Context | None
     ) -> t.Iterable[Context | None]:
-        # Children are fed whole pages by `read_pages`: the SDK's default syncs them once
+        # Children are fed whole pages by `read_records`: the SDK's default syncs them once
         # per lead, each time with a SCHEMA message and log lines.
         return ()
 
