@@ -56,39 +56,45 @@ MELTANO_RUN = f"meltano --environment={MELTANO_ENVIRONMENT} run"
 FULL_REFRESH = "{{ ' --full-refresh' if params.full_refresh else '' }}"
 DEFAULT_ARGS = {"pool": POOL, "retries": 2, "retry_delay": timedelta(minutes=10)}
 
-with DAG(
-    dag_id="leadtrackr_monthly_windows",
-    description="LeadTrackr leads created in each month, one window per run.",
-    # A data-interval timetable: Airflow 3 makes a cron string a point in time, without
-    # the interval this DAG uses as its window.
-    schedule=CronDataIntervalTimetable("@monthly", timezone="UTC"),
-    start_date=HISTORY_START,
-    catchup=True,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params={
-        "full_refresh": Param(
-            True, type="boolean", description="Read the whole window again (else resume)."
-        )
-    },
-    tags=["leadtrackr", "meltano"],
+WINDOW = "{{ data_interval_start | ds }}_{{ data_interval_end | ds }}"
+WINDOW_ENV = {
+    "TAP_LEADTRACKR_START_DATE": "{{ data_interval_start | ts }}",
+    "TAP_LEADTRACKR_END_DATE": "{{ data_interval_end | ts }}",
+}
+"""The run's data interval as the tap's window."""
+
+
+def monthly_windows(dag_id: str, description: str) -> DAG:
+    """A DAG whose runs are the months since HISTORY_START, each its own window."""
+    return DAG(
+        dag_id=dag_id,
+        description=description,
+        # A data-interval timetable: Airflow 3 makes a cron string a point in time, without
+        # the interval this DAG uses as its window.
+        schedule=CronDataIntervalTimetable("@monthly", timezone="UTC"),
+        start_date=HISTORY_START,
+        catchup=True,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        params={
+            "full_refresh": Param(
+                True, type="boolean", description="Read the whole window again (else resume)."
+            )
+        },
+        tags=["leadtrackr", "meltano"],
+    )
+
+
+with monthly_windows(
+    "leadtrackr_monthly_windows", "LeadTrackr leads created in each month, one window per run."
 ):
     BashOperator(
         task_id="load_window",
-        bash_command=(
-            f"{MELTANO_RUN} --state-id-suffix="
-            "{{ data_interval_start | ds }}_{{ data_interval_end | ds }}"
-            f"{FULL_REFRESH} {JOB}"
-        ),
-        env={
-            "TAP_LEADTRACKR_START_DATE": "{{ data_interval_start | ts }}",
-            "TAP_LEADTRACKR_END_DATE": "{{ data_interval_end | ts }}",
-        },
+        bash_command=f"{MELTANO_RUN} --state-id-suffix={WINDOW}{FULL_REFRESH} {JOB}",
+        env=WINDOW_ENV,
         append_env=True,
         cwd=PROJECT_DIR,
     )
-
-WINDOW = "{{ data_interval_start | ds }}_{{ data_interval_end | ds }}"
 
 
 def project_window_command(project: str) -> str:
@@ -99,29 +105,14 @@ def project_window_command(project: str) -> str:
     )
 
 
-with DAG(
-    dag_id="leadtrackr_project_windows",
-    description="Each LeadTrackr project's leads created in each month, a task per project.",
-    schedule=CronDataIntervalTimetable("@monthly", timezone="UTC"),
-    start_date=HISTORY_START,
-    catchup=True,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params={
-        "full_refresh": Param(
-            True, type="boolean", description="Read the whole window again (else resume)."
-        )
-    },
-    tags=["leadtrackr", "meltano"],
+with monthly_windows(
+    "leadtrackr_project_windows",
+    "Each LeadTrackr project's leads created in each month, a task per project.",
 ):
     BashOperator.partial(
         task_id="load_project_window",
-        env={
-            "TAP_LEADTRACKR_START_DATE": "{{ data_interval_start | ts }}",
-            "TAP_LEADTRACKR_END_DATE": "{{ data_interval_end | ts }}",
-            # One project's key (in `projects`), not the environment's single `api_key`.
-            "TAP_LEADTRACKR_API_KEY": "",
-        },
+        # One project's key (in `projects`), not the environment's single `api_key`.
+        env={**WINDOW_ENV, "TAP_LEADTRACKR_API_KEY": ""},
         append_env=True,
         cwd=PROJECT_DIR,
     ).expand(bash_command=[project_window_command(project) for project in PROJECT_NAMES])
