@@ -27,13 +27,17 @@ workers (one container per run) loading a server warehouse; see orchestrate/back
 
 # No `from __future__ import annotations`: Dagster reads the config classes from the
 # annotations at run time.
-import json
 import os
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
+
+# `orchestrate/one_project.py`, the Airflow example's helper too: one way to narrow the list.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from one_project import one_project as narrowed_projects
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 """The Meltano project: the repository this file is in."""
@@ -109,17 +113,31 @@ class WindowConfig(dg.Config):
 def leads_by_month(
     context: dg.AssetExecutionContext, config: WindowConfig, meltano: MeltanoProject
 ) -> dg.MaterializeResult:
-    """Run the Meltano job for the partition's month: [first day, first day of the next)."""
-    window = context.partition_time_window
+    """Run the Meltano job for the partition's month."""
+    return load_window(context, meltano, config, context.partition_time_window, {})
+
+
+def one_project(name: str) -> str:
+    """TAP_LEADTRACKR_PROJECTS narrowed to the project `name`."""
+    try:
+        return narrowed_projects(name, os.environ.get("TAP_LEADTRACKR_PROJECTS") or "[]")
+    except LookupError as error:
+        raise dg.Failure(description=str(error)) from None
+
+
+def load_window(
+    context: dg.AssetExecutionContext,
+    meltano: "MeltanoProject",
+    config: WindowConfig,
+    window: dg.TimeWindow,
+    env: dict[str, str],
+    prefix: str = "",
+) -> dg.MaterializeResult:
+    """Run the job for [first day, first day of the next) under its own state id."""
     start, end = window.start.date().isoformat(), window.end.date().isoformat()
-    suffix = f"{start}_{end}"
-    env = {"TAP_LEADTRACKR_START_DATE": start, "TAP_LEADTRACKR_END_DATE": end}
-    command = meltano.run(
-        context,
-        env,
-        state_id_suffix=suffix,
-        full_refresh=config.full_refresh,
-    )
+    suffix = f"{prefix}{start}_{end}"
+    env = {"TAP_LEADTRACKR_START_DATE": start, "TAP_LEADTRACKR_END_DATE": end, **env}
+    command = meltano.run(context, env, state_id_suffix=suffix, full_refresh=config.full_refresh)
     return dg.MaterializeResult(
         metadata={
             "window": f"[{start}, {end})",
@@ -127,18 +145,6 @@ def leads_by_month(
             "command": shlex.join(command),
         }
     )
-
-
-def one_project(name: str) -> str:
-    """TAP_LEADTRACKR_PROJECTS narrowed to the project `name` (as orchestrate/one_project.py)."""
-    try:
-        listed = json.loads(os.environ.get("TAP_LEADTRACKR_PROJECTS") or "[]")
-    except ValueError:
-        raise dg.Failure(description="TAP_LEADTRACKR_PROJECTS is not JSON") from None
-    chosen = [p for p in listed if isinstance(p, dict) and p.get("name") == name]
-    if not chosen:
-        raise dg.Failure(description=f"TAP_LEADTRACKR_PROJECTS has no project named {name!r}")
-    return json.dumps(chosen[:1])
 
 
 @dg.asset(
@@ -154,25 +160,14 @@ def leads_by_project_and_month(
     """Run the Meltano job for one project's month, with only that project's key."""
     keys = project_months.get_partition_key_from_str(context.partition_key).keys_by_dimension
     project = keys["project"]
-    window = months.time_window_for_partition_key(keys["month"])
-    start, end = window.start.date().isoformat(), window.end.date().isoformat()
-    suffix = f"{project}_{start}_{end}"
     env = {
-        "TAP_LEADTRACKR_START_DATE": start,
-        "TAP_LEADTRACKR_END_DATE": end,
         # The project's entry of `projects`, not the environment's single `api_key`.
         "TAP_LEADTRACKR_API_KEY": "",
         "TAP_LEADTRACKR_PROJECTS": one_project(project),
     }
-    command = meltano.run(context, env, state_id_suffix=suffix, full_refresh=config.full_refresh)
-    return dg.MaterializeResult(
-        metadata={
-            "project": project,
-            "window": f"[{start}, {end})",
-            "state_id_suffix": suffix,
-            "command": shlex.join(command),
-        }
-    )
+    window = months.time_window_for_partition_key(keys["month"])
+    result = load_window(context, meltano, config, window, env, prefix=f"{project}_")
+    return dg.MaterializeResult(metadata={"project": project, **(result.metadata or {})})
 
 
 class IncrementalConfig(dg.Config):
