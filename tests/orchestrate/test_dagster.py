@@ -37,28 +37,36 @@ def bookmark(meltano: Meltano, state_id: str) -> str:
     return meltano.state(state_id)["bookmarks"]["leads"]["replication_key_value"]
 
 
+def run_dagster(
+    dagster_python: Path, meltano: Meltano, cwd: Path, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run dagster_run.py with these arguments; its Meltano is the tests' one."""
+    result = subprocess.run(
+        [str(dagster_python), str(SCRIPT), *args],
+        cwd=cwd,
+        env={
+            **meltano.base_env,
+            **env,
+            "LEADTRACKR_TEST_MELTANO": json.dumps(
+                [str(MELTANO), "--env-file", str(meltano.env_file)]
+            ),
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-10000:]
+    return result
+
+
 def test_two_monthly_partitions_load_their_months_and_the_daily_job_the_rest(
     meltano: Meltano, dagster_python: Path, tmp_path: Path
 ) -> None:
     warehouse = tmp_path / "warehouse.duckdb"
 
     def dagster(*args: str) -> list[dict[str, object]]:
-        result = subprocess.run(
-            [str(dagster_python), str(SCRIPT), *args],
-            cwd=tmp_path,
-            env={
-                **meltano.base_env,
-                **env,
-                "LEADTRACKR_TEST_MELTANO": json.dumps(
-                    [str(MELTANO), "--env-file", str(meltano.env_file)]
-                ),
-            },
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-10000:]
+        result = run_dagster(dagster_python, meltano, tmp_path, env, *args)
         return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
     with Sandbox(Project(leads_around_edges(EDGES, regular=300, seed=71))) as sandbox:
@@ -116,25 +124,15 @@ def test_project_and_month_partitions_load_each_projects_month_under_its_own_sta
     listed = json.dumps([{"name": name, "api_key": key} for name, key in keys.items()])
     partitions = ["2026-02-01|acme", "2026-03-01|acme", "2026-03-01|globex"]
     with Sandbox(Project(), projects=projects) as sandbox:
-        result = subprocess.run(
-            [str(dagster_python), str(SCRIPT), "materialize_projects", *partitions],
-            cwd=tmp_path,
-            env={
-                **meltano.base_env,
-                "TAP_LEADTRACKR_API_URL": sandbox.url,
-                "TAP_LEADTRACKR_PROJECTS": listed,
-                "LEADTRACKR_PROJECT_NAMES": "acme,globex",
-                "TARGET_DUCKDB_FILEPATH": str(warehouse),
-                "LEADTRACKR_TEST_MELTANO": json.dumps(
-                    [str(MELTANO), "--env-file", str(meltano.env_file)]
-                ),
-            },
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
+        env = {
+            "TAP_LEADTRACKR_API_URL": sandbox.url,
+            "TAP_LEADTRACKR_PROJECTS": listed,
+            "LEADTRACKR_PROJECT_NAMES": "acme,globex",
+            "TARGET_DUCKDB_FILEPATH": str(warehouse),
+        }
+        result = run_dagster(
+            dagster_python, meltano, tmp_path, env, "materialize_projects", *partitions
         )
-        assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-10000:]
         # The step's log shows the command and the window, never a key.
         assert all(key not in result.stdout + result.stderr for key in keys.values())
 
