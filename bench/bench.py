@@ -574,6 +574,18 @@ def write_into(path: Path, markdown: str, begin: str = BEGIN, end: str = END) ->
     path.write_text(text[:start] + block + text[stop + len(end) :], encoding="utf-8")
 
 
+def add_output_options(parser: argparse.ArgumentParser, begin: str, end: str) -> None:
+    """`--markdown` or `--write FILE`: how a benchmark reports its figures."""
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--markdown", action="store_true", help="print Markdown, not a table")
+    output.add_argument(
+        "--write",
+        type=Path,
+        metavar="FILE",
+        help=f"replace the figures between {begin} and {end} in FILE (e.g. BENCHMARKS.md)",
+    )
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Benchmark tap-leadtrackr against a minimal loop on the local sandbox."
@@ -598,14 +610,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"measure only the `pii` modes at --leads (--write fills {PRIVACY_BEGIN} ...)",
     )
     parser.add_argument("--privacy-runs", type=int, default=7, help="runs of each `pii` mode")
-    output = parser.add_mutually_exclusive_group()
-    output.add_argument("--markdown", action="store_true", help="print Markdown, not a table")
-    output.add_argument(
-        "--write",
-        type=Path,
-        metavar="FILE",
-        help=f"replace the figures between {BEGIN} and {END} in FILE (e.g. BENCHMARKS.md)",
-    )
+    add_output_options(parser, BEGIN, END)
     return parser.parse_args(argv)
 
 

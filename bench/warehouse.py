@@ -31,7 +31,16 @@ from pathlib import Path
 
 from sandbox_process import SandboxProcess
 
-from bench import BenchError, Table, machine, progress, render_markdown, render_text, write_into
+from bench import (
+    BenchError,
+    Table,
+    add_output_options,
+    machine,
+    progress,
+    render_markdown,
+    render_text,
+    write_into,
+)
 from tap_leadtrackr.channel_flow import parse_channel_flow
 from tap_leadtrackr.sandbox import generate_leads
 
@@ -168,14 +177,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="a loader's executable, in its virtualenv; repeat to compare "
         f"(default: the project's, {PROJECT_LOADER.relative_to(REPO)})",
     )
-    output = parser.add_mutually_exclusive_group()
-    output.add_argument("--markdown", action="store_true", help="print Markdown, not a table")
-    output.add_argument(
-        "--write",
-        type=Path,
-        metavar="FILE",
-        help=f"replace the figures between {BEGIN} and {END} in FILE (e.g. BENCHMARKS.md)",
-    )
+    add_output_options(parser, BEGIN, END)
     return parser.parse_args(argv)
 
 
