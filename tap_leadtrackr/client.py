@@ -1,33 +1,35 @@
-"""The LeadTrackr base stream: requests, authentication, errors and retries.
+"""The LeadTrackr base stream: the singer-sdk glue around reading pages.
 
-Everything that is true of any request to LeadTrackr lives here; `paging.py` says in
-which order pages are asked for, and `streams.py` what is particular to the leads list.
+What is true of any request to LeadTrackr as a singer-sdk `RESTStream` lives here: the
+URL, the key, the query parameters, what an answer's status means, decoding a page, and
+writing a checkpoint after each. Sending and retrying are `sending.py`'s, the order pages
+are read in is `paging.py`'s, projects are `projects.py`'s, and `streams.py` holds what is
+particular to the leads list.
 """
 
 from __future__ import annotations
 
-import email.utils
-import logging
-import random
-import re
 import sys
 import threading
 import typing as t
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import cached_property
 from http import HTTPStatus
-from urllib.parse import quote_plus, urlparse
+from urllib.parse import urlparse
 
 import msgspec
 import requests
+import requests.adapters
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import PageContext
 
-from tap_leadtrackr.sdk_hooks import EndOfSyncCheck, FastRecordMessages, PageCheckpoints
+from tap_leadtrackr.paging import ContractError, Fetch, Page, PageRequest, Pages
+from tap_leadtrackr.projects import AccessRefusedError, PerProject, api_key_of, project_keys
+from tap_leadtrackr.redaction import hide_queries_in_http_logs, redact
+from tap_leadtrackr.sdk_hooks import FastRecordMessages, PageCheckpoints
+from tap_leadtrackr.sending import Sender
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -42,266 +44,22 @@ if t.TYPE_CHECKING:
 DEFAULT_API_URL = "https://app.leadtrackr.io"
 #: The API's largest page; the default, since fewer requests is the point.
 MAX_PAGE_SIZE = 100
-#: Longest wait between two tries of the exponential back-off.
-MAX_BACKOFF_SECONDS = 60.0
-#: Longest `Retry-After` honoured; a server asking for more gets this much.
-MAX_RETRY_AFTER_SECONDS = 600.0
-
-_QUERY = re.compile(r"\?[^\s'\")]*")
-
-#: Settings whose values no message may show: the key, and filters on personal data.
-PRIVATE_SETTINGS = ("api_key", "email", "phone", "search", "unique_identifier", "form_name")
-#: urllib3's loggers that log URLs, query included (every request line, at DEBUG).
-URL_LOGGERS = ("urllib3.connectionpool", "urllib3.poolmanager", "urllib3.util.retry")
-
-#: The order a sync reads leads in: oldest first, so the bookmark can follow.
-OLDEST_FIRST = "createdAt:asc"
-
-#: Failures of the connection itself, which a later try may not meet.
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    RetriableAPIError,
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
-
-#: Where users get an API key, for the 401 message.
-API_KEY_HELP = (
-    "Set `api_key` (TAP_LEADTRACKR_API_KEY) to the key from the LeadTrackr dashboard: "
-    "project -> Settings -> API Integration."
-)
-#: The same, when the keys come from `projects`.
-PROJECT_KEY_HELP = (
-    "Set this project's `api_key` in `projects` (TAP_LEADTRACKR_PROJECTS) to the key from "
-    "the LeadTrackr dashboard: project -> Settings -> API Integration."
-)
 
 
-class RetriesExhaustedError(FatalAPIError):
-    """A request still failed after every try `max_retries` allows."""
-
-
-class FetchCancelledError(Exception):
-    """A page fetched ahead was no longer wanted."""
-
-
-class ContractError(FatalAPIError):
-    """The API answered 200 with something its documentation rules out."""
-
-
-class AccessRefusedError(FatalAPIError):
-    """LeadTrackr refused the project: its key was rejected (401) or it is inactive (403)."""
-
-
-class ProjectsFailedError(FatalAPIError):
-    """Some projects were refused; the others were read to the end."""
-
-
-@dataclass(frozen=True, slots=True)
-class PageRequest:
-    """What one `getLeads` request asks for: a page of a `createdAt` range in one order."""
-
-    since: str | None = None
-    """`createdAt[gte]`, or no lower bound."""
-    until: str | None = None
-    """`createdAt[lte]`, or no upper bound."""
-    page: int = 1
-    sort: str = OLDEST_FIRST
-    limit: int | None = None
-    """Leads per page; None for `page_size`."""
-
-    def __str__(self) -> str:
-        """Name the page in messages: its number and range, never a filter value."""
-        return (
-            f"page {self.page} of leads created {self.since or '-inf'} .. "
-            f"{self.until or '+inf'} ({self.sort})"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One decoded page of a list endpoint, and the request it answers."""
-
-    request: PageRequest
-    records: list[dict[str, t.Any]]
-    total: int
-    total_pages: int
-    has_more: bool
-
-
-class RateLimitGate:
-    """Holds every request of a stream while one of its threads waits out a 429.
-
-    `Retry-After` binds the client, not the page that met it: while any thread waits
-    before its retry, no other thread sends anything.
-    """
-
-    def __init__(self) -> None:
-        self._holders = 0
-        self._opened = threading.Condition()
-
-    def hold(self) -> None:
-        """Close the gate until a matching `release`."""
-        with self._opened:
-            self._holders += 1
-
-    def release(self) -> None:
-        """Open the gate again once no thread holds it."""
-        with self._opened:
-            self._holders -= 1
-            if not self._holders:
-                self._opened.notify_all()
-
-    def pass_through(self, cancelled: threading.Event) -> None:
-        """Return once the gate is open (at once if it is), or when `cancelled` is set."""
-        with self._opened:
-            # Woken when the gate opens; the timeout only notices a cancellation.
-            while self._holders and not cancelled.is_set():
-                self._opened.wait(0.05)
-
-
-def api_key_of(config: t.Mapping[str, t.Any]) -> str:
-    """The configured API key without the surrounding white space a copy may add."""
-    return str(config.get("api_key") or "").strip()
-
-
-def project_keys(config: t.Mapping[str, t.Any]) -> dict[str, str]:
-    """The API key of each project of `projects` by name, stripped; empty without `projects`.
-
-    Entries that are not objects are skipped: the settings check reports them.
-    """
-    return {
-        str(project.get("name")): str(project.get("api_key") or "").strip()
-        for project in config.get("projects") or []
-        if isinstance(project, dict)
-    }
-
-
-def secret_values(config: t.Mapping[str, t.Any]) -> list[str]:
-    """Every API key of the config, as given and stripped: no message may show one."""
-    keys = [api_key_of(config), str(config.get("api_key") or "")]
-    for project in config.get("projects") or []:
-        if isinstance(project, dict) and isinstance(key := project.get("api_key"), str):
-            keys += [key, key.strip()]
-    return [key for key in dict.fromkeys(keys) if key.strip()]
-
-
-def hide_query(text: str) -> str:
-    """Drop the query strings from text: they hold the filter values."""
-    return _QUERY.sub("", text)
-
-
-def redact(text: str, config: t.Mapping[str, t.Any]) -> str:
-    """Hide query strings and the values of `PRIVATE_SETTINGS` in text the tap did not write."""
-    text = hide_query(text)
-    for key in secret_values(config):
-        for shown in (key, quote_plus(key)):
-            text = text.replace(shown, "<api_key>")
-    for setting in PRIVATE_SETTINGS:
-        value = config.get(setting)
-        if setting != "api_key" and isinstance(value, str) and value:
-            for shown in (value, quote_plus(value)):
-                text = text.replace(shown, f"<{setting}>")
-    return text
-
-
-class HideQueries(logging.Filter):
-    """Drops query strings from log records (urllib3 logs each request's URL at DEBUG).
-
-    A filter rather than a quieter logger: whoever turned urllib3's logging on still
-    sees every request, only without the filter values.
-    """
-
-    @override
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "?" in message:
-            record.msg, record.args = hide_query(message), None
-        return True
-
-
-_HIDE_QUERIES = HideQueries()
-
-
-def hide_queries_in_http_logs() -> None:
-    """Install `HideQueries` on urllib3's loggers that log URLs; doing it again is a no-op."""
-    for name in URL_LOGGERS:
-        logging.getLogger(name).addFilter(_HIDE_QUERIES)
-
-
-def retry_after_seconds(response: requests.Response | None) -> float | None:
-    """Read a `Retry-After` header: delay-seconds or an HTTP date; None if absent or bad."""
-    if response is None or not (value := response.headers.get("Retry-After", "").strip()):
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
-def is_rate_limit(response: requests.Response | None) -> bool:
-    """Whether the API said to slow down."""
-    return response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS
-
-
-def describe_failure(exc: Exception) -> str:
-    """Say in a few words why a try failed, without headers or query (filter values)."""
-    if isinstance(exc, RetriableAPIError) and exc.response is not None and not exc.response.ok:
-        return f"{exc.response.status_code} {exc.response.reason}".strip()
-    if isinstance(exc, RetriableAPIError):
-        # A 200 that could not be read: the message says why ("200 OK" would not).
-        return str(exc)
-    if isinstance(exc, requests.exceptions.Timeout):
-        return "no answer within `request_timeout`"
-    return f"{type(exc).__name__}: {hide_query(str(exc))}"
-
-
-class LeadTrackrStream(
-    PageCheckpoints, FastRecordMessages, EndOfSyncCheck, RESTStream[PageRequest]
-):
+class LeadTrackrStream(PageCheckpoints, FastRecordMessages, PerProject, RESTStream[PageRequest]):
     """A LeadTrackr list endpoint, read oldest first (see `paging.py` for the order)."""
 
     #: The key of the record list in the response envelope.
     records_key: str = "leads"
 
-    _slow_down_lock = threading.Lock()
-
     def __init__(self, tap: Tap, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(tap, *args, **kwargs)
         #: The tap, whose state writer writes the per-page STATE messages.
         self.tap = tap
-        #: Shared by every thread fetching this stream's pages.
-        self.rate_limit = RateLimitGate()
-        #: The project being read (`projects`), or None with `api_key` alone.
-        self.project: str | None = None
-        #: Projects LeadTrackr refused in this run, and why; the others were read.
-        self.refused_projects: dict[str, str] = {}
         hide_queries_in_http_logs()
-
-    @override
-    @property
-    def partitions(self) -> list[dict] | None:
-        # One context per project: the SDK then keeps a bookmark per project.
-        return [{"project": name} for name in project_keys(self.config)] or None
-
-    @override
-    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
-        if self.project is not None:
-            message, args = "project %s: " + message, (self.project, *args)
-        super().log(message, *args, level=level, **kwargs)
-
-    @staticmethod
-    def sleep(seconds: float, cancelled: threading.Event) -> None:
-        """Wait before a retry, less if cancelled; tests replace it so as not to wait."""
-        cancelled.wait(seconds)
+        # One pooled connection per request in flight.
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=self.parallelism)
+        self.requests_session.mount(self.url_base, adapter)
 
     @override
     @property
@@ -311,8 +69,6 @@ class LeadTrackrStream(
     @override
     @property
     def authenticator(self) -> APIKeyAuthenticator:
-        # Requests are built in the sync's thread only (see `PageFetcher`), where
-        # `project` names the project being read.
         return self.authenticators[self.project]
 
     @cached_property
@@ -339,9 +95,9 @@ class LeadTrackrStream(
         """Leads per request (`page_size`, sent as `limit`)."""
         return int(self.config.get("page_size", MAX_PAGE_SIZE))
 
-    @cached_property
+    @property
     def parallelism(self) -> int:
-        """Requests in flight at once; starts at `max_parallel_requests`, halves on 429."""
+        """Requests in flight at once (`max_parallel_requests`)."""
         return int(self.config.get("max_parallel_requests", 1))
 
     @property
@@ -353,10 +109,10 @@ class LeadTrackrStream(
     def get_url_params(
         self, context: Context | None, next_page_token: PageRequest | None
     ) -> dict[str, t.Any]:
-        ask = next_page_token or PageRequest()
+        ask = next_page_token or PageRequest(limit=self.page_size)
         return {
             "page": ask.page,
-            "limit": ask.limit or self.page_size,
+            "limit": ask.limit,
             "sort": ask.sort,
             "createdAt[gte]": ask.since,
             "createdAt[lte]": ask.until,
@@ -375,7 +131,7 @@ class LeadTrackrStream(
                 f"{self.redact(response.headers.get('Location', '')) or '?'}. The tap does not "
                 "follow redirects (they would carry the API key elsewhere): check `api_url`."
             )
-        if is_rate_limit(response) or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(self.response_error_message(response), response)
         if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
             raise AccessRefusedError(self.fatal_error_message(response))
@@ -392,8 +148,7 @@ class LeadTrackrStream(
         server_says = self.redact(server_message(response))
         status = response.status_code
         if status == HTTPStatus.UNAUTHORIZED:
-            help = API_KEY_HELP if self.project is None else PROJECT_KEY_HELP
-            return f"LeadTrackr rejected the API key ({server_says}). {help}"
+            return f"LeadTrackr rejected the API key ({server_says}). {self.key_help}"
         if status == HTTPStatus.FORBIDDEN:
             return (
                 f"LeadTrackr refused access ({server_says}): the project's subscription is "
@@ -418,104 +173,60 @@ class LeadTrackrStream(
 
     # Requests ---------------------------------------------------------------------------
 
-    def fetch_page(
-        self,
-        request: requests.PreparedRequest,
-        ask: PageRequest,
-        cancelled: threading.Event | None = None,
-    ) -> Page:
-        """Get and decode one page, trying again on transient failures.
+    def pages(self, context: Context | None) -> Pages:
+        """The pages of the project being read, fetched, decoded and checked."""
+        return Pages(self.fetcher(context), self.page_size, self.log)
 
-        A page fetched ahead stops waiting and gives up once `cancelled` is set.
-        """
-        cancelled = cancelled or threading.Event()
-        sent_at_parallelism = self.parallelism
-        for attempt in range(1, self.max_retries + 2):
-            self.rate_limit.pass_through(cancelled)
-            if cancelled.is_set():
-                raise FetchCancelledError(ask)
-            try:
-                # Not followed: a redirect would carry the API key header to another host.
-                response = self.requests_session.send(
-                    request, timeout=self.timeout, allow_redirects=False
-                )
-                self.validate_response(response)
-                return self.decode_page(response, ask)
-            except TRANSIENT_ERRORS as exc:
-                error, failure = exc, describe_failure(exc)
-            # Out of the handler, so that no exception chain (which holds the URL with its
-            # filter values) reaches a log.
-            if attempt > self.max_retries:
-                msg = (
-                    f"Giving up on {ask} from {self.path} after {attempt} tries "
-                    f"(`max_retries` is {self.max_retries}); last failure: {failure}."
-                )
-                raise RetriesExhaustedError(msg)
-            self.wait_to_retry(error, attempt, ask, failure, sent_at_parallelism, cancelled)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def wait_to_retry(
-        self,
-        exc: Exception,
-        attempt: int,
-        ask: PageRequest,
-        failure: str,
-        sent_at_parallelism: int,
-        cancelled: threading.Event,
-    ) -> None:
-        """Wait before the next try; after a 429, every thread of the stream waits too."""
-        wait = self.retry_wait(exc, attempt)
-        rate_limited = isinstance(exc, RetriableAPIError) and is_rate_limit(exc.response)
-        if rate_limited:
-            self.slow_down(sent_at_parallelism)
-        self.log(
-            "%s of %s failed (%s); try %d of %d in %.1f s",
-            str(ask)[0].upper() + str(ask)[1:],
-            self.path,
-            failure,
-            attempt + 1,
-            self.max_retries + 1,
-            wait,
-            level=logging.WARNING,
+    @cached_property
+    def sender(self) -> Sender:
+        """Sends every request of the run: one `Retry-After` pause for every project."""
+        return Sender(
+            self.requests_session,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            parallelism=self.parallelism,
+            validate=self.validate_response,
+            log=self.log,
+            api_url=self.url_base,
         )
-        if rate_limited:
-            self.rate_limit.hold()
-        try:
-            self.sleep(wait, cancelled)
-        finally:
-            if rate_limited:
-                self.rate_limit.release()
-        if cancelled.is_set():
-            raise FetchCancelledError(ask)
 
-    def build_request(self, context: Context | None, ask: PageRequest) -> requests.PreparedRequest:
-        """Prepare the authenticated request for one page."""
+    def fetcher(self, context: Context | None) -> Fetch:
+        """A function that fetches one page of the project being read, from any thread."""
+        sender = self.sender
+        # Each project reads at `max_parallel_requests` again, whatever 429s another met.
+        sender.slots.limit = self.parallelism
+        authenticator = self.authenticator
+
+        def fetch(ask: PageRequest, cancelled: threading.Event | None = None) -> Page:
+            request = self.build_request(context, ask, authenticator)
+            page = sender.send(
+                request,
+                lambda answer: self.decode_page(answer, ask),
+                f"{ask} from {self.path}",
+                cancelled,
+            )
+            self.check_page(page)
+            return page
+
+        return fetch
+
+    def build_request(
+        self, context: Context | None, ask: PageRequest, authenticator: APIKeyAuthenticator
+    ) -> requests.PreparedRequest:
+        """Prepare the authenticated request for one page (thread-safe: no shared state)."""
         request = self.get_http_request(
             page=PageContext(stream_context=context, next_page_token=ask)
         )
-        return self.build_prepared_request(
-            method=request.method,
-            url=request.url,
-            params=request.encode_params(),
-            headers=request.headers,
+        headers = {"User-Agent": self.user_agent, **request.headers}
+        return self.requests_session.prepare_request(
+            requests.Request(
+                method=request.method,
+                url=request.url,
+                params=request.encode_params(),
+                headers=headers,
+                auth=authenticator,
+            )
         )
-
-    def retry_wait(self, exc: Exception, attempt: int) -> float:
-        """Seconds to wait before the next try: `Retry-After` if given, else back-off."""
-        response = exc.response if isinstance(exc, RetriableAPIError) else None
-        asked = retry_after_seconds(response)
-        if asked is not None:
-            if asked > MAX_RETRY_AFTER_SECONDS:
-                self.log(
-                    "Retry-After of %.0f s is longer than %.0f s; waiting %.0f s",
-                    asked,
-                    MAX_RETRY_AFTER_SECONDS,
-                    MAX_RETRY_AFTER_SECONDS,
-                    level=logging.WARNING,
-                )
-            return min(asked, MAX_RETRY_AFTER_SECONDS)
-        nominal = min(MAX_BACKOFF_SECONDS, 2.0 ** (attempt - 1))
-        return nominal * random.uniform(0.5, 1.0)
 
     def decode_page(self, response: requests.Response, ask: PageRequest) -> Page:
         """Decode the documented envelope.
@@ -539,60 +250,17 @@ class LeadTrackrStream(
                 f"through: {'; '.join(wrong)}. The sync stops rather than guess."
             )
             raise ContractError(msg)
+        limit = body.get("limit")
         return Page(
             request=ask,
             records=body[self.records_key],
             total=body["total"],
             total_pages=body["totalPages"],
             has_more=body["hasMore"],
+            limit=limit if isinstance(limit, int) and not isinstance(limit, bool) else None,
         )
 
-    def slow_down(self, sent_at_parallelism: int) -> None:
-        """After a 429, fetch half as many pages at once for the rest of the run.
-
-        Requests already in flight at that level that also meet a 429 halve nothing more.
-        """
-        with self._slow_down_lock:
-            if self.parallelism == sent_at_parallelism and self.parallelism > 1:
-                self.parallelism = max(1, self.parallelism // 2)
-                self.log(
-                    "%s: rate limited; now at most %d requests at once",
-                    self.name,
-                    self.parallelism,
-                    level=logging.WARNING,
-                )
-
     @override
-    def request_records(self, context: Context | None) -> t.Iterable[dict]:
-        self.project = context.get("project") if context else None
-        if self.project is None:
-            yield from self.request_project_records(context)
-            return
-        # Each project reads at `max_parallel_requests` again, whatever 429s another met.
-        self.__dict__.pop("parallelism", None)
-        self.log("reading %s", self.name)
-        try:
-            yield from self.request_project_records(context)
-        except AccessRefusedError as exc:
-            # The others go on; the run fails at the end (`check_sync_finished`).
-            self.refused_projects[self.project] = str(exc)
-            self.log(
-                "%s The other projects go on; the run fails at the end.", exc, level=logging.ERROR
-            )
-        finally:
-            self.project = None
-
-    @override
-    def check_sync_finished(self) -> None:
-        # Every project that was read has its state written; now a refused one fails the run.
-        if self.refused_projects:
-            reasons = "; ".join(f"`{name}`: {why}" for name, why in self.refused_projects.items())
-            msg = (
-                f"{len(self.refused_projects)} of {len(self.partitions or [])} projects could "
-                f"not be read (the others were read to the end): {reasons}"
-            )
-            raise ProjectsFailedError(msg)
-
     def request_project_records(self, context: Context | None) -> t.Iterable[dict]:
         """Request one project's records (all of them with `api_key`), checkpointing per page."""
         # In batch mode records wait in a batch file until the SDK writes its BATCH

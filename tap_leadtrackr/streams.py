@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import typing as t
 from datetime import timedelta
@@ -15,16 +14,10 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 
 from tap_leadtrackr.channel_flow import parse_channel_flow, touchpoints
-from tap_leadtrackr.client import (
-    OLDEST_FIRST,
-    ContractError,
-    LeadTrackrStream,
-    Page,
-    PageRequest,
-    project_keys,
-)
-from tap_leadtrackr.paging import LeadReader
+from tap_leadtrackr.client import LeadTrackrStream
+from tap_leadtrackr.paging import OLDEST_FIRST, ContractError, Page, PageRequest, read_range
 from tap_leadtrackr.privacy import protect_leads
+from tap_leadtrackr.projects import project_keys
 from tap_leadtrackr.schemas import (
     LEAD_FIELDS,
     LEAD_SCHEMA,
@@ -61,9 +54,6 @@ FILTER_PARAMETERS: dict[str, str] = {
     "fbp_exists": "fbp[exists]",
     "fbc_exists": "fbc[exists]",
 }
-#: Filters on what changes after a lead is created (it is rated; contact details are
-#: corrected): leads can join the filtered list while a sync reads it, anywhere in it.
-MUTABLE_FILTERS = frozenset({"statuses", "search", "email", "phone", "unique_identifier"})
 #: Every parameter the tap sends, with the setting a user would change about it.
 SETTING_OF_PARAMETER: dict[str, str] = {
     **{parameter: setting for setting, parameter in FILTER_PARAMETERS.items()},
@@ -168,33 +158,23 @@ class LeadsStream(LeadTrackrStream):
     @override
     def read_records(self, context: Context | None) -> t.Iterator[list[dict[str, t.Any]]]:
         since, until = self._window
-        reader = LeadReader(self, context, since, until, pages_ahead=self.reads_pages_ahead())
-        for leads in reader:
+        pages = self.pages(context)
+        emitted = 0
+        for leads in read_range(pages, since, until, self.parallelism):
+            emitted += len(leads)
+            left = max(0, (pages.first_total or 0) - emitted)
+            self.log(
+                "%s: %s read, up to %s; about %s left",
+                self.name,
+                f"{emitted:,}",
+                leads[-1]["createdAt"],
+                f"{left:,}",
+            )
             yield leads
             # The page's leads and their checkpoint are written by now: its touchpoints
             # follow, in one sync of the child per page.
             if self._touchpoints is not None:
                 self._touchpoints.sync_leads(self._journeys, context)
-
-    def reads_pages_ahead(self) -> bool:
-        """Whether pages may be fetched ahead (by number): see `paging.py`.
-
-        Not with a filter that leads can join while the sync reads: page numbers could
-        not tell a lead that joined from one that left.
-        """
-        if self.parallelism <= 1:
-            return False
-        mutable = [setting for setting in FILTER_PARAMETERS if setting in MUTABLE_FILTERS]
-        if in_use := [s for s in mutable if FILTER_PARAMETERS[s] in self.filters]:
-            self.log(
-                "Reading one page at a time: with %s set, leads can join the list while "
-                "it is read, which pages fetched ahead cannot follow "
-                "(`max_parallel_requests` is not used).",
-                ", ".join(f"`{setting}`" for setting in in_use),
-                level=logging.WARNING,
-            )
-            return False
-        return True
 
     @override
     def blame(self, server_says: str) -> str:

@@ -9,14 +9,10 @@ import typing as t
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 
-from tap_leadtrackr.client import (
-    DEFAULT_API_URL,
-    MAX_PAGE_SIZE,
-    PRIVATE_SETTINGS,
-    api_key_of,
-    secret_values,
-)
+from tap_leadtrackr.client import DEFAULT_API_URL, MAX_PAGE_SIZE
 from tap_leadtrackr.privacy import KEEP, PII_MODES
+from tap_leadtrackr.projects import api_key_of
+from tap_leadtrackr.redaction import PRIVATE_SETTINGS, secret_values
 from tap_leadtrackr.sdk_hooks import ConfigChecks
 from tap_leadtrackr.streams import LeadsStream, LeadTouchpointsStream, status_list
 from tap_leadtrackr.timestamps import canonical_timestamp, parse_timestamp

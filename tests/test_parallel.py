@@ -1,4 +1,4 @@
-"""`max_parallel_requests`: pages fetched ahead, emitted in order, same guarantees."""
+"""`max_parallel_requests`: windows read at once, emitted in order, same guarantees."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import threading
 import time
 
 import pytest
+import requests
 
-from tap_leadtrackr.client import LeadTrackrStream, PageRequest
+from tap_leadtrackr.paging import PageRequest
 from tap_leadtrackr.sandbox import Faults, Project, Sandbox, generate_leads
+from tap_leadtrackr.sending import FetchCancelledError, Sender
+from tap_leadtrackr.tap import TapLeadTrackr
 from tests.conftest import (
     assert_a_checkpoint_after_every_page,
     config_for,
@@ -24,20 +27,20 @@ def in_flight(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seen: list[int] = []
     lock = threading.Lock()
     count = 0
-    original = LeadTrackrStream.fetch_page
+    original = requests.Session.send
 
-    def counting(self, request, number, cancelled=None):
+    def counting(self, *args, **kwargs):
         nonlocal count
         with lock:
             count += 1
             seen.append(count)
         try:
-            return original(self, request, number, cancelled)
+            return original(self, *args, **kwargs)
         finally:
             with lock:
                 count -= 1
 
-    monkeypatch.setattr(LeadTrackrStream, "fetch_page", counting)
+    monkeypatch.setattr(requests.Session, "send", counting)
     return seen
 
 
@@ -50,8 +53,9 @@ def test_parallel_pages_emit_the_same_leads_in_the_same_order(in_flight) -> None
 
         requests = len(lead_requests(server))
     assert parallel.ids == sequential.ids
-    # Pages ahead need one request to close their range, and may ask a few too many.
-    assert requests <= one_at_a_time + 1 + 4
+    # Each window costs a request to find its start and one for its last page.
+    windows = 4
+    assert requests <= one_at_a_time + 2 * windows
     assert max(in_flight) == 4
 
 
@@ -79,7 +83,8 @@ def test_parallel_pages_are_faster_when_each_request_is_slow() -> None:
 
 
 def test_a_429_halves_the_parallelism_for_the_rest_of_the_run(monkeypatch, in_flight) -> None:
-    monkeypatch.setattr(LeadTrackrStream, "sleep", staticmethod(lambda seconds, cancelled: None))
+    monkeypatch.setattr(Sender, "sleep", staticmethod(lambda seconds, cancelled: None))
+    monkeypatch.setattr(Sender, "pause", staticmethod(lambda seconds, cancelled: None))
     leads = generate_leads(3000, seed=34)
     faults = Faults(script={3: "429"}, retry_after="0", latency_ms=10)
     with Sandbox(Project(leads), faults=faults) as server:
@@ -91,26 +96,22 @@ def test_a_429_halves_the_parallelism_for_the_rest_of_the_run(monkeypatch, in_fl
     assert max(in_flight[-10:]) <= 4
 
 
-def test_a_page_waiting_to_retry_stops_when_it_is_no_longer_wanted() -> None:
-    # What lets a failing sync end at once instead of waiting for pages fetched ahead.
-    from tap_leadtrackr.client import FetchCancelledError
-    from tap_leadtrackr.tap import TapLeadTrackr
-
+def test_a_request_waiting_to_retry_stops_when_it_is_no_longer_wanted() -> None:
+    # What lets a failing sync end at once instead of waiting for windows still reading.
     faults = Faults(script={1: "429"}, retry_after="30")
     with Sandbox(Project(generate_leads(50, seed=35)), faults=faults) as server:
         stream = TapLeadTrackr(config=config_for(server)).streams["leads"]
+        fetch = stream.fetcher(None)
         cancelled = threading.Event()
         outcome: list[BaseException] = []
 
-        def fetch() -> None:
+        def get() -> None:
             try:
-                stream.fetch_page(
-                    stream.build_request(None, PageRequest()), PageRequest(), cancelled
-                )
+                fetch(PageRequest(limit=100), cancelled)
             except BaseException as exc:
                 outcome.append(exc)
 
-        worker = threading.Thread(target=fetch)
+        worker = threading.Thread(target=get)
         started = time.monotonic()
         worker.start()
         time.sleep(0.3)
@@ -122,9 +123,42 @@ def test_a_page_waiting_to_retry_stops_when_it_is_no_longer_wanted() -> None:
     assert isinstance(outcome[0], FetchCancelledError)
 
 
+def test_a_cancelled_wait_ends_no_other_requests_wait() -> None:
+    # A 429's Retry-After binds every request of the read, whichever thread met it, and
+    # outlives that thread: cancelling it (its window stopped) must not let others go.
+    faults = Faults(script={1: "429"}, retry_after="1")
+    with Sandbox(Project(generate_leads(50, seed=35)), faults=faults) as server:
+        stream = TapLeadTrackr(config=config_for(server)).streams["leads"]
+        fetch = stream.fetcher(None)
+        cancelled = threading.Event()
+
+        outcome: list[BaseException] = []
+
+        def give_up() -> None:
+            try:
+                fetch(PageRequest(limit=100), cancelled)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        first = threading.Thread(target=give_up)
+        first.start()
+        while not lead_requests(server):
+            time.sleep(0.01)
+        time.sleep(0.05)
+        cancelled.set()
+        first.join(timeout=5)
+        fetch(PageRequest(limit=100))
+        after_the_429 = lead_requests(server)[1].received_at - lead_requests(server)[0].received_at
+
+    assert after_the_429 >= 0.95
+    assert [type(exc) for exc in outcome] == [FetchCancelledError]
+
+
 def test_a_burst_of_429s_halves_the_parallelism_once(monkeypatch) -> None:
-    monkeypatch.setattr(LeadTrackrStream, "sleep", staticmethod(lambda seconds, cancelled: None))
-    faults = Faults(script=dict.fromkeys(range(2, 10), "429"), retry_after="0", latency_ms=30)
+    monkeypatch.setattr(Sender, "sleep", staticmethod(lambda seconds, cancelled: None))
+    monkeypatch.setattr(Sender, "pause", staticmethod(lambda seconds, cancelled: None))
+    # Requests 2-5 find where the windows start, all at once: each meets a 429.
+    faults = Faults(script=dict.fromkeys(range(2, 6), "429"), retry_after="0", latency_ms=30)
     with Sandbox(Project(generate_leads(2000, seed=36)), faults=faults) as server:
         result = run_tap(config_for(server, max_parallel_requests=8))
 
@@ -134,7 +168,8 @@ def test_a_burst_of_429s_halves_the_parallelism_once(monkeypatch) -> None:
 
 
 def test_repeated_429s_halve_the_parallelism_from_4_to_2_to_1(monkeypatch) -> None:
-    monkeypatch.setattr(LeadTrackrStream, "sleep", staticmethod(lambda seconds, cancelled: None))
+    monkeypatch.setattr(Sender, "sleep", staticmethod(lambda seconds, cancelled: None))
+    monkeypatch.setattr(Sender, "pause", staticmethod(lambda seconds, cancelled: None))
     latency = 0.05
     leads = generate_leads(4000, seed=37)
     faults = Faults(rate_limit_every=6, retry_after="0", latency_ms=latency * 1000)

@@ -12,8 +12,8 @@ from collections import Counter
 
 import pytest
 
-from tap_leadtrackr.client import LeadTrackrStream
 from tap_leadtrackr.sandbox import Faults, Project, Sandbox, generate_leads
+from tap_leadtrackr.sending import Sender
 from tests.conftest import SyncResult, lead_requests, run_tap
 from tests.test_secrets import assert_debug_logging_was_on, records_of
 from tests.test_secrets import run_cli as debug_run
@@ -381,8 +381,9 @@ def test_transient_failures_are_retried_in_every_project(
 ) -> None:
     waits: list[float] = []
     monkeypatch.setattr(
-        LeadTrackrStream, "sleep", staticmethod(lambda seconds, cancelled: waits.append(seconds))
+        Sender, "sleep", staticmethod(lambda seconds, cancelled: waits.append(seconds))
     )
+    monkeypatch.setattr(Sender, "pause", staticmethod(lambda seconds, cancelled: None))
     script = {2: "503", 5: "429", 9: "reset", 12: "truncated"}
     agency.faults = Faults(script=script)
 

@@ -13,6 +13,7 @@ import pytest
 
 from tap_leadtrackr.client import LeadTrackrStream
 from tap_leadtrackr.sandbox import Faults, Project, Sandbox, generate_leads
+from tap_leadtrackr.sending import Sender
 from tests.conftest import config_for, lead_requests, run_tap
 
 LEADS = 450  # five pages of 100
@@ -27,8 +28,9 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record retry waits instead of sleeping through them."""
     recorded: list[float] = []
     monkeypatch.setattr(
-        LeadTrackrStream, "sleep", staticmethod(lambda seconds, cancelled: recorded.append(seconds))
+        Sender, "sleep", staticmethod(lambda seconds, cancelled: recorded.append(seconds))
     )
+    monkeypatch.setattr(Sender, "pause", staticmethod(lambda seconds, cancelled: None))
     return recorded
 
 

@@ -17,11 +17,11 @@ from urllib.parse import parse_qsl, quote, quote_plus
 
 import pytest
 
-from tap_leadtrackr.client import LeadTrackrStream
 from tap_leadtrackr.sandbox import Faults, Project, Sandbox, generate_leads
 
 # The sandbox's answers, to build a server that misbehaves in one more way.
 from tap_leadtrackr.sandbox.server import LEADS_PATH, _Answer, _message
+from tap_leadtrackr.sending import Sender
 from tests.conftest import run_tap
 
 API_KEY = "lt_live_5c9e2a7d1f"
@@ -372,7 +372,8 @@ def failing_sync(case: str) -> t.Iterator[tuple[Sandbox | str, dict[str, t.Any]]
     [*FAULTED, "refused connection", "400 quoting the request", "redirect", "contract break"],
 )
 def test_the_exception_chain_of_a_failed_sync_holds_nothing_private(monkeypatch, case) -> None:
-    monkeypatch.setattr(LeadTrackrStream, "sleep", staticmethod(lambda seconds, cancelled: None))
+    monkeypatch.setattr(Sender, "sleep", staticmethod(lambda seconds, cancelled: None))
+    monkeypatch.setattr(Sender, "pause", staticmethod(lambda seconds, cancelled: None))
     for server, settings in failing_sync(case):
         result = run_tap(config_for(server, **settings), expect_error=True)
 

@@ -11,7 +11,8 @@ SCRIPTED_FAULTS = frozenset(
 TIE_ORDERS = ("fixed", "per_request", "per_offset")
 HAS_MORE_MODES = ("honest", "stuck_true", "false_early")
 BAD_ENVELOPES = (None, "total_string", "total_pages_null")
-DELETE_FROM = ("oldest", "newest", "middle", "random")
+DELETE_FROM = ("oldest", "newest", "middle", "random", "tied")
+INSERT_STAMPS = ("newest", "past")
 
 
 def _knob(default: Any, help: str, choices: tuple[Any, ...] | None = None) -> Any:
@@ -61,13 +62,21 @@ class Faults:
     insert_tied: bool = _knob(
         False, "the leads one insert creates share one createdAt, 1 ms after the newest lead"
     )
+    insert_stamp: str = _knob(
+        "newest",
+        "when inserted leads say they were created: as the newest (newest), or at a random"
+        " instant between the oldest and the newest lead, seeded by the request number, as"
+        " an app server whose clock is behind stamps them (past)",
+        INSERT_STAMPS,
+    )
     delete_after_request: int = _knob(0, "after the k-th API request, delete_count leads go")
     delete_every: int = _knob(0, "after every k-th API request, delete_count leads go")
     delete_count: int = _knob(0, "how many leads one delete removes")
     delete_from: str = _knob(
         "oldest",
         "which leads a delete removes, by createdAt: the oldest, the newest, a run around the"
-        " median (middle), or a random choice seeded by the request number",
+        " median (middle), a random choice seeded by the request number (random), or a"
+        " random choice among the largest group of leads sharing one createdAt (tied)",
         DELETE_FROM,
     )
     tie_order: str = _knob(
@@ -87,6 +96,15 @@ class Faults:
         "a wrongly typed getLeads envelope: total as a string (total_string) or totalPages"
         " null (total_pages_null)",
         BAD_ENVELOPES,
+    )
+    page_cap: int = _knob(
+        0,
+        "getLeads serves at most this many leads a page, whatever `limit` asks (0: no cap);"
+        " pages, totalPages and hasMore follow the cap, and the envelope's limit repeats"
+        " the one asked for",
+    )
+    overstate_total: int = _knob(
+        0, "getLeads counts this many leads more than match (total, totalPages, hasMore)"
     )
     revoke_key_after_request: int = _knob(0, "API requests after the k-th get 401 Invalid API key")
     script: dict[int, str] = field(

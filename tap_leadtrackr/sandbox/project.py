@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from tap_leadtrackr.sandbox.data import END_MS, LeadFactory, channel_flow_form, gc_paused
-from tap_leadtrackr.sandbox.instants import parse_instant
+from tap_leadtrackr.sandbox.instants import format_instant, parse_instant
 from tap_leadtrackr.sandbox.query import LeadLookup, LeadsQuery, shuffle_ties
 
 _CACHED_ORDERS = 32
@@ -155,23 +155,45 @@ class Project:
         """Return the ids of `count` leads, chosen by age (createdAt, then creation order).
 
         `where` is `oldest`, `newest` (the newest first), `middle` (a run of consecutive
-        leads around the median, oldest first) or `random` (drawn by `random.Random(seed)`).
+        leads around the median, oldest first), `random` (drawn by `random.Random(seed)`)
+        or `tied` (drawn the same way from the largest group of leads that share one
+        `createdAt`; no more than it holds).
 
         Raises:
             ValueError: `where` is none of these.
 
         """
-        if where not in ("oldest", "newest", "middle", "random"):
-            raise ValueError(f"where must be oldest, newest, middle or random, not {where!r}")
+        if where not in ("oldest", "newest", "middle", "random", "tied"):
+            raise ValueError(f"where must be oldest, newest, middle, random or tied, not {where!r}")
         with self._lock:
             count = max(0, min(count, len(self._leads)))
             if where == "random":
                 return random.Random(seed).sample([lead["id"] for lead in self._leads], count)
+            if where == "tied":
+                groups: dict[int, list[int]] = {}
+                for lead in self._leads:
+                    groups.setdefault(self._created_ms[lead["id"]], []).append(lead["id"])
+                largest = max(groups.values(), key=len, default=[])
+                return random.Random(seed).sample(largest, min(count, len(largest)))
             ranked = sorted(range(len(self._leads)), key=self._oldest_key)
             if where == "newest":
                 ranked.reverse()
             start = (len(ranked) - count) // 2 if where == "middle" else 0
             return [self._leads[index]["id"] for index in ranked[start : start + count]]
+
+    def instant_between(self, *, seed: int) -> str:
+        """A random instant from the oldest lead's `createdAt` to the newest's, as ISO 8601.
+
+        Where a lead stamped by a server whose clock is behind lands. Raises ValueError
+        when the project holds no lead.
+        """
+        with self._lock:
+            if not self._created_ms:
+                raise ValueError("no lead to stamp a new one between")
+            moment = random.Random(seed).randint(
+                min(self._created_ms.values()), max(self._created_ms.values())
+            )
+        return format_instant(moment)
 
     def page(
         self,

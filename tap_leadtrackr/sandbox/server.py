@@ -248,7 +248,9 @@ class Sandbox:
         if delete_count > 0:
             project.delete_leads(project.pick_ids(delete_count, faults.delete_from, seed=number))
         insert_count = faults.inserts_after(number)
-        if insert_count > 0:
+        if insert_count > 0 and faults.insert_stamp == "past":
+            project.add_leads(insert_count, created_at=project.instant_between(seed=number))
+        elif insert_count > 0:
             project.add_leads(insert_count, tied=faults.insert_tied)
 
 
@@ -256,14 +258,16 @@ def _get_leads(
     project: Project, pairs: list[tuple[str, str]], faults: Faults, number: int
 ) -> _Answer:
     request = parse_leads_request(pairs)
+    served = min(request.limit, faults.page_cap) if faults.page_cap > 0 else request.limit
     total, leads = project.page(
         request.query,
-        (request.page - 1) * request.limit,
-        request.limit,
+        (request.page - 1) * served,
+        served,
         tie_order=faults.tie_order,
         request_number=number,
     )
-    total_pages = -(-total // request.limit)
+    total += faults.overstate_total
+    total_pages = -(-total // served)
     has_more = request.page < total_pages
     if faults.has_more == "stuck_true":
         has_more = True

@@ -372,3 +372,39 @@ def test_stop_is_quick_with_open_and_slow_connections() -> None:
     sandbox.stop()  # stopping twice is harmless
     with pytest.raises(RuntimeError):
         _ = sandbox.url
+
+
+def test_leads_stamped_in_the_past_land_between_the_oldest_and_the_newest() -> None:
+    project = Project(generate_leads(200, seed=41))
+    before = {lead["id"]: lead["createdAt"] for lead in project.leads}
+    oldest, newest = min(before.values()), max(before.values())
+    faults = Faults(insert_every=1, insert_count=2, insert_stamp="past")
+    with Sandbox(project, faults=faults) as server:
+        session = requests.Session()
+        session.headers["X-API-Key"] = server.api_key
+        for _ in range(5):
+            session.get(server.url + "/api/leads/getLeads", timeout=10).raise_for_status()
+    added = [lead for lead in project.leads if lead["id"] not in before]
+    assert len(added) == 10
+    assert all(oldest <= lead["createdAt"] <= newest for lead in added)
+    assert len({lead["createdAt"] for lead in added}) > 1
+    assert max(lead["id"] for lead in added) > max(before)
+
+
+def test_deletions_from_the_tied_group_take_only_its_leads() -> None:
+    project = Project(generate_leads(400, seed=42, bulk_ties=120))
+    groups: dict[str, list[int]] = {}
+    for lead in project.leads:
+        groups.setdefault(lead["createdAt"], []).append(lead["id"])
+    tied = max(groups.values(), key=len)
+    faults = Faults(delete_every=1, delete_count=3, delete_from="tied")
+    with Sandbox(project, faults=faults) as server:
+        session = requests.Session()
+        session.headers["X-API-Key"] = server.api_key
+        for _ in range(4):
+            session.get(server.url + "/api/leads/getLeads", timeout=10).raise_for_status()
+    gone = {lead_id for ids in groups.values() for lead_id in ids} - {
+        lead["id"] for lead in project.leads
+    }
+    assert len(gone) == 12
+    assert gone <= set(tied)

@@ -88,3 +88,37 @@ def test_errors_keep_their_shape(api, sandbox) -> None:
     assert get_json(api, sandbox.url + LEADS, {"limit": 0}, status=400) == {
         "message": "Invalid value for limit: must be an integer between 1 and 100"
     }
+
+
+def test_a_page_cap_serves_fewer_than_asked_and_pages_by_the_cap(api, sandbox) -> None:
+    sandbox.faults = Faults(page_cap=8)
+    everything = get_json(api, sandbox.url + LEADS, {"limit": 100, "sort": "createdAt:asc"})
+    sandbox.faults = Faults(page_cap=8)
+    pages = [
+        get_json(api, sandbox.url + LEADS, {"limit": 20, "page": page, "sort": "createdAt:asc"})
+        for page in (1, 2, 8)
+    ]
+    assert len(everything["leads"]) == 8
+    assert [len(body["leads"]) for body in pages] == [8, 8, 4]
+    # Offsets follow the cap: page 2 starts where page 1 ended.
+    sandbox.faults = Faults()
+    whole = get_json(api, sandbox.url + LEADS, {"limit": 100, "sort": "createdAt:asc"})["leads"]
+    assert [lead["id"] for lead in pages[0]["leads"] + pages[1]["leads"]] == [
+        lead["id"] for lead in whole[:16]
+    ]
+    # The envelope repeats the limit asked for; its count and pages follow the cap.
+    assert (pages[0]["limit"], pages[0]["totalPages"], pages[0]["hasMore"]) == (20, 8, True)
+    assert (pages[2]["hasMore"], pages[2]["total"]) == (False, LEAD_COUNT)
+
+
+def test_an_overstated_total_counts_leads_that_never_come(api, sandbox) -> None:
+    sandbox.faults = Faults(overstate_total=1000)
+    last = envelope(api, sandbox, 7)
+    beyond = envelope(api, sandbox, 50)
+    assert (last["total"], last["totalPages"], last["hasMore"], last["count"]) == (
+        LEAD_COUNT + 1000,
+        106,
+        True,
+        0,
+    )
+    assert beyond["count"] == 0
