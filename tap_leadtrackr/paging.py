@@ -477,8 +477,9 @@ def window_cuts(
 
     As many windows as `parallelism` reads at once, or a multiple, each of at most
     `WINDOW_PAGES` pages and at least `MIN_WINDOW_PAGES`. Their starts are asked for a
-    few at once, one lead each (`limit` 1, page = offset + 1), and are hints only: leads deleted or created meanwhile move them,
-    which changes a window's size, never what is read.
+    few at once, one lead each (`limit` 1, page = offset + 1), and are hints only: leads
+    deleted or created meanwhile move them, which changes a window's size, never what is
+    read.
     """
     rounds = math.ceil(first.total / (parallelism * WINDOW_PAGES * pages.size))
     windows = min(parallelism * rounds, first.total // (MIN_WINDOW_PAGES * pages.size))
