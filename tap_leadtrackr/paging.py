@@ -118,8 +118,8 @@ class Pages:
     A server may serve fewer than `limit` (a cap of its own). Once a page shows it (the
     envelope's `limit`, or a short page that both `hasMore` and `total` say is not the
     last, and after which the next page does hold leads), every later request asks for
-    that many, so that a page number means the same
-    offset to the server and to the tap, and a short page can be told from the last one.
+    that many: a page number then means the same offset to the server and to the tap,
+    and a short page can be told from the last one.
     """
 
     def __init__(
@@ -175,7 +175,7 @@ class Pages:
     def confirms_cap(self, ask: PageRequest) -> bool:
         """Whether the page after a short one holds leads: the server caps its pages.
 
-        If it is empty, the short page was the last, and the envelope overstated what follows.
+        If it is empty, the short page was the last, and the envelope overstated the rest.
         """
         after = self.fetch(replace(ask, page=ask.page + 1), self.cancelled)
         return bool(after.records)
