@@ -17,7 +17,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tap_leadtrackr.sandbox.data import generate_leads
 from tap_leadtrackr.sandbox.faults import Faults
@@ -198,6 +198,28 @@ class Sandbox:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def answer(
+        self, path: str, params: dict[str, Any], api_key: str | None = None
+    ) -> tuple[int, bytes]:
+        """Answer one GET as the running server would, in this process: status and body.
+
+        The same routing, key, validation, data and faults (and data changes after it),
+        without a socket, latency or slowness: for tests of a client's logic alone. The
+        request counts as an API request but is not recorded in `requests`.
+        """
+        _, number = self._arrive(api=path in _ROUTES)
+        query = urlencode(params)
+        key = self.api_key if api_key is None else api_key
+
+        def answer() -> _Answer:
+            return self._answer("GET", path, query, key, number)
+
+        fault = self.faults.fault_for(number) if path in _ROUTES else None
+        result = answer() if fault is None else _faulted(fault, answer, self.faults)
+        if path in _ROUTES:
+            self._after_answer(number)
+        return (0, b"") if result is None else (result.status, result.body)
 
     def _arrive(self, *, api: bool) -> tuple[int, int]:
         with self._records_lock:

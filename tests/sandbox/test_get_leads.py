@@ -291,3 +291,12 @@ def test_unicode_survives(api, sandbox, leads: list[Lead]) -> None:
     response = api.get(sandbox.url + LEADS, params={"limit": 1})
     assert response.headers["Content-Type"] == JSON
     assert int(response.headers["Content-Length"]) == len(response.content)
+
+
+def test_an_answer_in_process_equals_the_answer_over_http(api, sandbox) -> None:
+    params = {"limit": 7, "page": 3, "sort": "email:desc", "status": "open,pending"}
+    over_http = api.get(sandbox.url + LEADS, params=params, timeout=10)
+    status, body = sandbox.answer(LEADS, params)
+    assert (status, body) == (over_http.status_code, over_http.content)
+    assert sandbox.answer(LEADS, {"limit": 0})[0] == 400
+    assert sandbox.answer(LEADS, {}, api_key="wrong")[0] == 401

@@ -1,0 +1,461 @@
+"""The reader alone (`paging.py`): handed a fetch that asks the sandbox in this process.
+
+No HTTP and no tap: what is checked is only which pages the reader asks for, and that
+what it yields is every lead there all along, once, oldest first. Fast enough to run
+under mutation testing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import typing as t
+from collections import Counter
+
+import pytest
+
+from tap_leadtrackr.paging import (
+    NAME_FIELDS,
+    TIE_ORDERS,
+    TIE_PASSES,
+    Cursor,
+    InstantProof,
+    Page,
+    PageRequest,
+    Pages,
+    UnreadableInstantError,
+    read_instant,
+    read_keyset,
+    read_range,
+    read_windows,
+    served_page_size,
+    sort_value,
+    window_cuts,
+)
+from tap_leadtrackr.sandbox import Faults, Project, Sandbox, generate_leads
+from tap_leadtrackr.sandbox.server import LEADS_PATH
+
+
+class API:
+    """The sandbox answering in this process, with every request it was asked."""
+
+    def __init__(self, project: Project, faults: Faults | None = None) -> None:
+        self.sandbox = Sandbox(project, faults=faults)
+        self.asked: list[PageRequest] = []
+        self.lock = threading.Lock()
+        self.logged: list[str] = []
+
+    def fetch(self, ask: PageRequest, cancelled: threading.Event | None = None) -> Page:
+        params = {"page": ask.page, "limit": ask.limit, "sort": ask.sort}
+        if ask.since is not None:
+            params["createdAt[gte]"] = ask.since
+        if ask.until is not None:
+            params["createdAt[lte]"] = ask.until
+        with self.lock:
+            self.asked.append(ask)
+        status, body = self.sandbox.answer(LEADS_PATH, params)
+        assert status == 200, body
+        data = json.loads(body)
+        return Page(
+            ask, data["leads"], data["total"], data["totalPages"], data["hasMore"], data["limit"]
+        )
+
+    def log(self, message: str, *args: object, **kwargs: object) -> None:
+        self.logged.append(message % args)
+
+    def pages(self, page_size: int = 100) -> Pages:
+        return Pages(self.fetch, page_size, self.log)
+
+    def instant_asks(self) -> list[PageRequest]:
+        return [ask for ask in self.asked if ask.since is not None and ask.since == ask.until]
+
+
+def everything(api: API, pages: t.Iterable[list[dict]]) -> list[dict]:
+    return [lead for page in pages for lead in page]
+
+
+def assert_each_once_in_order(leads: list[dict], expected_ids: set[int]) -> None:
+    ids = [lead["id"] for lead in leads]
+    assert len(ids) == len(set(ids)), "a lead came twice"
+    assert set(ids) >= expected_ids, f"missing {sorted(expected_ids - set(ids))[:5]}"
+    created = [lead["createdAt"] for lead in leads]
+    assert created == sorted(created)
+
+
+def tied_project(count: int, tied: int, seed: int, **fields: object) -> tuple[Project, str]:
+    leads = generate_leads(count, seed=seed, bulk_ties=tied)
+    instant = Counter(lead["createdAt"] for lead in leads).most_common(1)[0][0]
+    for lead in leads:
+        if lead["createdAt"] == instant:
+            lead.update(fields)
+    return Project(leads), instant
+
+
+# Keyset pages. --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page_size", [1, 2, 7, 50, 100])
+def test_keyset_pages_yield_every_lead_once_oldest_first(page_size) -> None:
+    project = Project(generate_leads(400, seed=1))
+    api = API(project)
+    leads = everything(api, read_keyset(api.pages(page_size), None, None))
+    assert_each_once_in_order(leads, {lead["id"] for lead in project.leads})
+    assert len(leads) == 400
+    # Page 1 from the last instant each time: no page number is ever trusted.
+    assert {ask.page for ask in api.asked if ask.since != ask.until} == {1}
+
+
+def test_keyset_pages_cost_one_request_a_page_and_one_more() -> None:
+    # Each page re-reads its last lead only; the one instant shared by more leads than a
+    # page holds (a CRM import) costs the pages it fills, and one more.
+    project = Project(generate_leads(1000, seed=2))
+    tied = max(Counter(lead["createdAt"] for lead in project.leads).values())
+    api = API(project)
+    everything(api, read_keyset(api.pages(), None, None))
+    assert len(api.asked) <= math.ceil(1000 / 99) + 1 + math.ceil(tied / 100) + 1
+    assert len(api.instant_asks()) == math.ceil(tied / 100)
+
+
+def test_keyset_pages_stay_within_the_range() -> None:
+    project = Project(generate_leads(600, seed=3))
+    created = sorted(lead["createdAt"] for lead in project.leads)
+    since, until = created[100], created[450]
+    api = API(project)
+    leads = everything(api, read_keyset(api.pages(50), since, until))
+    expected = {lead["id"] for lead in project.leads if since <= lead["createdAt"] <= until}
+    assert {lead["id"] for lead in leads} == expected
+    assert all(ask.since >= since and ask.until == until for ask in api.asked)
+
+
+def test_a_page_that_is_not_full_ends_the_read_whatever_the_envelope_says() -> None:
+    project = Project(generate_leads(250, seed=4))
+    api = API(project, Faults(has_more="stuck_true", overstate_total=1))
+    leads = everything(api, read_keyset(api.pages(), None, None))
+    assert len(leads) == 250
+    # The last page says more follow: one request checks the page after it.
+    assert len(api.asked) <= 4
+    assert sum("hasMore: true" in line for line in api.logged) == 1
+
+
+def test_a_full_last_page_is_followed_by_one_that_shows_the_end() -> None:
+    project = Project(generate_leads(200, seed=5))
+    api = API(project, Faults(has_more="false_early"))
+    leads = everything(api, read_keyset(api.pages(), None, None))
+    assert len(leads) == 200
+    assert len(api.asked) == 3
+
+
+# The server's page size. ----------------------------------------------------------------------
+
+
+def test_a_cap_shown_by_short_pages_is_learned_once_and_asked_for() -> None:
+    project = Project(generate_leads(500, seed=6))
+    api = API(project, Faults(page_cap=40))
+    pages = api.pages(100)
+    leads = everything(api, read_keyset(pages, None, None))
+    assert len(leads) == 500
+    assert pages.size == 40
+    assert sum("serves 40 leads a page where 100" in line for line in api.logged) == 1
+    assert [ask.limit for ask in api.asked[:2]] == [100, 100]
+    assert {ask.limit for ask in api.asked[2:]} == {40}
+
+
+def test_a_cap_said_in_the_envelope_is_taken_at_its_word() -> None:
+    page = Page(PageRequest(limit=100), [{"id": 1}] * 30, 500, 17, True, 30)
+    assert served_page_size(page) == 30
+
+
+def test_a_short_page_teaches_no_size_when_one_signal_says_it_is_the_last() -> None:
+    lead = {"id": 1, "createdAt": "2026-01-01T00:00:00.000Z"}
+    ask = PageRequest(limit=100, page=3)
+    assert served_page_size(Page(ask, [lead] * 30, 230, 3, False, 100)) is None
+    assert served_page_size(Page(ask, [lead] * 30, 230, 3, True, 100)) is None
+    assert served_page_size(Page(ask, [lead] * 30, 231, 3, True, 100)) == 30
+    assert served_page_size(Page(ask, [], 500, 5, True, 100)) is None
+    assert served_page_size(Page(ask, [lead] * 100, 500, 5, True, None)) is None
+
+
+def test_an_overstated_count_teaches_no_smaller_page_size() -> None:
+    project = Project(generate_leads(230, seed=7))
+    api = API(project, Faults(overstate_total=5000))
+    pages = api.pages(100)
+    assert len(everything(api, read_keyset(pages, None, None))) == 230
+    assert pages.size == 100
+
+
+# Cursor. ---------------------------------------------------------------------------------------
+
+
+def test_the_cursor_drops_the_leads_it_emitted_at_its_instant_only() -> None:
+    a, b = "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:00.001Z"
+    cursor = Cursor(None)
+    assert [
+        x["id"] for x in cursor.take([{"id": 1, "createdAt": a}, {"id": 2, "createdAt": b}])
+    ] == [
+        1,
+        2,
+    ]
+    assert (cursor.at, cursor.ids) == (b, {2})
+    again = [{"id": 2, "createdAt": b}, {"id": 3, "createdAt": b}, {"id": 4, "createdAt": b}]
+    assert [x["id"] for x in cursor.take(again)] == [3, 4]
+    assert cursor.ids == {2, 3, 4}
+    cursor.step_past(b)
+    assert (cursor.at, cursor.ids) == ("2026-01-01T00:00:00.002Z", set())
+    assert cursor.take([]) == []
+
+
+# A shared instant. ------------------------------------------------------------------------------
+
+
+def read_the_instant(api: API, instant: str, page_size: int = 100) -> list[dict]:
+    return everything(api, read_instant(api.pages(page_size), instant, Cursor(None)))
+
+
+def test_a_stable_order_reads_an_instant_in_as_many_pages_as_it_fills() -> None:
+    project, instant = tied_project(600, 250, seed=10)
+    api = API(project)
+    leads = read_the_instant(api, instant)
+    assert {lead["id"] for lead in leads} == {
+        lead["id"] for lead in project.leads if lead["createdAt"] == instant
+    }
+    assert len(api.asked) == 3
+
+
+def test_an_instant_that_fits_a_page_takes_one_request() -> None:
+    project, instant = tied_project(300, 60, seed=11)
+    api = API(project, Faults(tie_order="per_request"))
+    assert len(read_the_instant(api, instant)) == 60
+    assert len(api.asked) == 1
+
+
+def test_an_order_that_changes_with_the_offset_moves_the_read_to_the_next_order() -> None:
+    project, instant = tied_project(600, 250, seed=12)
+    api = API(project, Faults(tie_order="per_offset"))
+    leads = read_the_instant(api, instant)
+    assert len({lead["id"] for lead in leads}) == 250
+    sorts = [ask.sort for ask in api.asked]
+    assert sorts[:3] == ["createdAt:asc"] * 3
+    assert sorts[3] == TIE_ORDERS[1]
+
+
+def test_a_second_order_reads_backwards_from_the_last_page_the_first_found() -> None:
+    project, instant = tied_project(600, 250, seed=12)
+    api = API(project, Faults(tie_order="per_offset"))
+    read_the_instant(api, instant)
+    second = [(ask.page, ask.limit) for ask in api.asked if ask.sort == TIE_ORDERS[1]]
+    assert second == [(3, 100), (2, 100), (1, 100)]
+
+
+@pytest.mark.parametrize("every", [1, 2, 3])
+@pytest.mark.parametrize("tie_order", ["fixed", "per_offset", "per_request"])
+def test_deletions_while_an_instant_is_read_lose_no_lead_that_stayed(every, tie_order) -> None:
+    project, instant = tied_project(600, 250, seed=13 + every)
+    before = {lead["id"] for lead in project.leads if lead["createdAt"] == instant}
+    faults = Faults(delete_every=every, delete_count=1, delete_from="tied", tie_order=tie_order)
+    api = API(project, faults)
+    leads = read_the_instant(api, instant)
+    stayed = before & {lead["id"] for lead in project.leads}
+    assert stayed <= {lead["id"] for lead in leads}
+    assert len(leads) == len({lead["id"] for lead in leads})
+
+
+def test_an_instant_no_answer_shows_whole_fails_after_every_pass() -> None:
+    alike = {"email": None, "firstName": None, "lastName": None, "price": None, "status": "open"}
+    project, instant = tied_project(600, 250, seed=17, **alike)
+    faults = Faults(tie_order="per_request", delete_every=1, delete_count=1, delete_from="tied")
+    api = API(project, faults)
+    with pytest.raises(UnreadableInstantError, match=f"createdAt {instant}"):
+        read_the_instant(api, instant)
+    firsts = [ask.sort for ask in api.asked if ask.page == 1]
+    assert firsts == list(TIE_ORDERS) * TIE_PASSES
+    # Each pass asks at most as many pages as the leads seen fill, plus two, twice.
+    assert len(api.asked) <= TIE_PASSES * len(TIE_ORDERS) * 2 * (math.ceil(250 / 100) + 2)
+
+
+def test_an_overstated_count_on_an_instant_is_shown_whole_by_a_backward_pass() -> None:
+    project, instant = tied_project(600, 250, seed=18)
+    api = API(project, Faults(overstate_total=10_000))
+    assert len(read_the_instant(api, instant)) == 250
+    assert len(api.asked) <= 10
+
+
+def test_a_server_that_sends_the_same_page_again_is_not_walked_forever() -> None:
+    project, instant = tied_project(600, 250, seed=19)
+    api = API(project)
+    original = api.fetch
+
+    def first_page_only(ask: PageRequest, cancelled=None) -> Page:
+        return original(
+            PageRequest(since=ask.since, until=ask.until, sort=ask.sort, limit=ask.limit), cancelled
+        )
+
+    api.fetch = first_page_only  # type: ignore[method-assign]
+    with pytest.raises(UnreadableInstantError):
+        read_the_instant(api, instant)
+    # The same leads on every page of an order: a pass stops one page past what the
+    # leads seen fill.
+    assert len(api.asked) <= TIE_PASSES * len(TIE_ORDERS) * (math.ceil(250 / 100) + 1)
+
+
+# What shows an instant whole. --------------------------------------------------------------------
+
+
+def page_of(values: list[object], *, page: int = 1, limit: int = 4, total: int = 99) -> Page:
+    leads = [
+        {"id": index, "createdAt": "2026-01-01T00:00:00.000Z", "email": value}
+        for index, value in enumerate(values, start=page * 100)
+    ]
+    return Page(PageRequest(page=page, limit=limit, sort="email:asc"), leads, total, 9, True)
+
+
+def test_pages_parted_by_different_values_show_no_lead_slipped_between() -> None:
+    proof = InstantProof()
+    assert proof.parts(page_of(["a", "b", "c", "d"]), page_of(["e", "f"], page=2), "email")
+    assert not proof.parts(page_of(["a", "b", "c", "d"]), page_of(["d", "f"], page=2), "email")
+    # Case, accents and marks may compare equal on a server.
+    assert not proof.parts(page_of(["a", "b", "c", "Dé"]), page_of(["de", "f"], page=2), "email")
+    # A page in front that is not full, or an empty page after it, leaves no room.
+    assert proof.parts(page_of(["a", "b", "d"]), page_of(["d", "f"], page=2), "email")
+    assert proof.parts(page_of(["a", "b", "c", "d"]), page_of([], page=2), "email")
+
+
+def test_a_value_seen_whole_on_one_page_parts_two_pages_that_share_it() -> None:
+    proof = InstantProof()
+    before, after = page_of(["a", "b", "c", "d"]), page_of(["d", "f"], page=2)
+    proof.note_runs(page_of(["c", "d", "e", "f"], page=3), "email", ended=False)
+    assert proof.parts(before, after, "email")
+
+
+@pytest.mark.parametrize(
+    ("values", "page", "ended", "whole"),
+    [
+        (["c", "d", "e", "f"], 3, False, {"d", "e"}),
+        (["c", "d", "e", "f"], 1, False, {"c", "d", "e"}),
+        (["c", "d", "e"], 3, True, {"d", "e"}),
+        (["d", "d", "d", "d"], 3, False, set()),
+        (["d", "d", "d", "d"], 1, True, {"d"}),
+    ],
+)
+def test_a_run_is_whole_with_another_value_or_an_end_on_each_side(values, page, ended, whole):
+    proof = InstantProof()
+    proof.note_runs(page_of(values, page=page), "email", ended=ended)
+    assert proof.whole["email"] == whole
+
+
+def test_runs_are_noted_for_names_only() -> None:
+    proof = InstantProof()
+    proof.note_runs(page_of(["c", "d", "e", "f"], page=3), "status", ended=False)
+    assert "status" not in proof.whole
+    assert {"email", "lastName", "firstName"} == NAME_FIELDS
+
+
+def test_a_quiet_run_of_answers_shows_an_instant_whole_only_once_the_list_ended() -> None:
+    proof = InstantProof()
+    first = page_of(["a", "b", "c", "d"], page=1, total=6)
+    second = page_of(["e", "f"], page=2, total=6)
+    assert not proof.shows_all(first, ended=False)
+    assert proof.shows_all(second, ended=True)
+    # Another total starts the count again.
+    proof = InstantProof()
+    assert not proof.shows_all(first, ended=False)
+    assert not proof.shows_all(page_of(["e", "f"], page=2, total=7), ended=True)
+    # An understated total is not enough while the list goes on.
+    proof = InstantProof()
+    assert not proof.shows_all(page_of(["a", "b", "c", "d"], page=1, total=4), ended=False)
+
+
+def test_sort_values_compare_as_loosely_as_a_collation_might() -> None:
+    assert sort_value("Émile.B@x.com") == sort_value("emileb@X.COM ")
+    assert [sort_value(""), sort_value("  "), sort_value(None)] == [None, None, None]
+    assert sort_value(100) == sort_value(100.0)
+    assert sort_value("a") != sort_value("b")
+
+
+# Windows. ---------------------------------------------------------------------------------------
+
+
+def test_windows_yield_what_keyset_pages_yield_in_the_same_order() -> None:
+    project = Project(generate_leads(5000, seed=20))
+    api = API(project)
+    in_line = everything(api, read_keyset(api.pages(50), None, None))
+    api = API(project)
+    windows = everything(api, read_windows(api.pages(50), None, None, 4))
+    assert [lead["id"] for lead in windows] == [lead["id"] for lead in in_line]
+
+
+def test_windows_cost_two_requests_each_more_than_keyset_pages() -> None:
+    project = Project(generate_leads(10_000, seed=21))
+    api = API(project)
+    everything(api, read_keyset(api.pages(), None, None))
+    in_line = len(api.asked)
+    api = API(project)
+    everything(api, read_windows(api.pages(), None, None, 4))
+    cuts = [ask for ask in api.asked if ask.limit == 1]
+    assert len(cuts) == 3
+    assert len(api.asked) <= in_line + 2 * (len(cuts) + 1)
+
+
+def test_window_cuts_follow_the_count_and_rise() -> None:
+    project = Project(generate_leads(12_000, seed=22))
+    api = API(project)
+    pages = api.pages()
+    first = pages.get(since=None, until=None)
+    cuts = window_cuts(pages, first, None, None, 4)
+    # 12,000 leads: 8 windows of 1,500 (two rounds of four), each under 25 pages.
+    assert len(cuts) == 7
+    assert cuts == sorted(set(cuts))
+    assert cuts[0] > first.records[-1]["createdAt"]
+
+
+def test_no_windows_for_a_range_of_a_few_pages() -> None:
+    project = Project(generate_leads(350, seed=23))
+    api = API(project)
+    pages = api.pages()
+    assert window_cuts(pages, pages.get(since=None, until=None), None, None, 4) == []
+
+
+def test_window_cuts_stop_at_the_first_that_finds_no_lead() -> None:
+    project = Project(generate_leads(900, seed=24))
+    api = API(project, Faults(overstate_total=1_000_000))
+    pages = api.pages()
+    first = pages.get(since=None, until=None)
+    window_cuts(pages, first, None, None, 4)
+    assert len([ask for ask in api.asked if ask.limit == 1]) <= 4
+
+
+@pytest.mark.parametrize("tie_order", ["fixed", "per_offset"])
+def test_a_tie_group_across_a_window_cut_is_read_whole(tie_order) -> None:
+    project, instant = tied_project(2000, 150, seed=25)
+    api = API(project, Faults(tie_order=tie_order))
+    leads = everything(api, read_windows(api.pages(50), None, None, 4))
+    assert_each_once_in_order(leads, {lead["id"] for lead in project.leads})
+    assert any(ask.since == instant == ask.until for ask in api.asked)
+
+
+def test_a_window_error_is_raised_once_the_windows_before_it_are_yielded() -> None:
+    project = Project(generate_leads(5000, seed=26))
+    api = API(project)
+    original = api.fetch
+    failing_from = sorted(lead["createdAt"] for lead in project.leads)[3000]
+
+    def fetch(ask: PageRequest, cancelled=None) -> Page:
+        if ask.limit > 1 and ask.since is not None and ask.since >= failing_from:
+            raise RuntimeError("window failed")
+        return original(ask, cancelled)
+
+    api.fetch = fetch  # type: ignore[method-assign]
+    yielded: list[dict] = []
+    with pytest.raises(RuntimeError, match="window failed"):
+        for leads in read_windows(api.pages(50), None, None, 4):
+            yielded += leads
+    created = [lead["createdAt"] for lead in yielded]
+    assert created == sorted(created)
+    assert len(yielded) >= 2000
+
+
+def test_read_range_reads_in_line_with_one_request_at_a_time() -> None:
+    project = Project(generate_leads(3000, seed=27))
+    api = API(project)
+    everything(api, read_range(api.pages(), None, None, 1))
+    assert all(ask.limit > 1 for ask in api.asked)
