@@ -446,9 +446,13 @@ def test_a_window_error_is_raised_once_the_windows_before_it_are_yielded() -> No
 
     api.fetch = fetch  # type: ignore[method-assign]
     yielded: list[dict] = []
-    with pytest.raises(RuntimeError, match="window failed"):
+
+    def read() -> None:
         for leads in read_windows(api.pages(50), None, None, 4):
-            yielded += leads
+            yielded.extend(leads)
+
+    with pytest.raises(RuntimeError, match="window failed"):
+        read()
     created = [lead["createdAt"] for lead in yielded]
     assert created == sorted(created)
     assert len(yielded) >= 2000
