@@ -210,6 +210,34 @@ class LeadTrackrStream(PageCheckpoints, FastRecordMessages, PerProject, RESTStre
 
         return fetch
 
+    def check_connection(self) -> None:
+        """Ask each project for one lead (one request each); log what answered.
+
+        Raises:
+            FatalAPIError: a project could not be read; the message names each one and why.
+
+        """
+        failures = []
+        contexts: list[dict | None] = [*(self.partitions or [])] or [None]
+        for context in contexts:
+            self.project = context["project"] if context else None
+            who = "the API key" if self.project is None else f"project `{self.project}`"
+            try:
+                page = self.fetcher(context)(PageRequest(limit=1))
+            except FatalAPIError as exc:
+                failures.append(f"{who}: {exc}")
+            else:
+                self.logger.info(
+                    "Connection test passed for %s: LeadTrackr at %s counts %s leads.",
+                    who,
+                    self.url_base,
+                    f"{page.total:,}",
+                )
+            finally:
+                self.project = None
+        if failures:
+            raise FatalAPIError("Connection test failed for " + "; ".join(failures))
+
     def build_request(
         self, context: Context | None, ask: PageRequest, authenticator: APIKeyAuthenticator
     ) -> requests.PreparedRequest:

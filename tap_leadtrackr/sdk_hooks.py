@@ -37,6 +37,7 @@ PRIVATE_HOOKS: tuple[tuple[type, str, str], ...] = (
 #: Public by name, but documented as internal to the SDK: checked the same way.
 INTERNAL_HOOKS: tuple[tuple[type, str, str], ...] = (
     (Stream, "finalize_state_progress_markers", "failing a run after its final STATE"),
+    (Tap, "run_connection_test", "`--test` with one request per project (final in the SDK)"),
 )
 
 
@@ -133,3 +134,16 @@ class ConfigChecks(Tap):
     def review_config_errors(self, errors: list[str]) -> list[str]:
         """The errors to report, given the SDK's: its own added, private values hidden."""
         return errors
+
+
+class ConnectionTest(Tap):
+    """A tap whose `--test` checks the connection its own way."""
+
+    @override  # type: ignore[misc]
+    def run_connection_test(self) -> bool:
+        # Public, but marked final: the SDK's own test syncs a first page of every stream.
+        self.test_connection()
+        return True
+
+    def test_connection(self) -> None:
+        """Check the URL and the keys; raise with what is wrong."""

@@ -13,7 +13,7 @@ from tap_leadtrackr.client import DEFAULT_API_URL, MAX_PAGE_SIZE
 from tap_leadtrackr.privacy import KEEP, PII_MODES
 from tap_leadtrackr.projects import api_key_of
 from tap_leadtrackr.redaction import PRIVATE_SETTINGS, secret_values
-from tap_leadtrackr.sdk_hooks import ConfigChecks
+from tap_leadtrackr.sdk_hooks import ConfigChecks, ConnectionTest
 from tap_leadtrackr.streams import LeadsStream, LeadTouchpointsStream, status_list
 from tap_leadtrackr.timestamps import canonical_timestamp, parse_timestamp
 
@@ -40,7 +40,7 @@ def _exists_filter(setting: str, parameter: str, what: str) -> th.Property:
     )
 
 
-class TapLeadTrackr(ConfigChecks):
+class TapLeadTrackr(ConnectionTest, ConfigChecks):
     """LeadTrackr leads with their form data, contacts and ad attribution, incrementally."""
 
     name = "tap-leadtrackr"
@@ -228,6 +228,11 @@ class TapLeadTrackr(ConfigChecks):
     @override
     def discover_streams(self) -> list[Stream]:
         return [LeadsStream(self), LeadTouchpointsStream(self)]
+
+    @override
+    def test_connection(self) -> None:
+        # One request per project tells whether the URL answers and accepts the key.
+        t.cast("LeadsStream", self.streams["leads"]).check_connection()
 
     @override
     def setup_mapper(self) -> None:
