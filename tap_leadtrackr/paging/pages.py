@@ -1,0 +1,200 @@
+"""The vocabulary of reading pages: what a request asks, what a page holds, and `Pages`.
+
+`Pages` fetches through the stream's `fetch` (which sends, decodes and checks one page)
+and learns how many leads the server puts on a page; `Cursor` says where a read got to.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import typing as t
+from dataclasses import dataclass, replace
+
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_leadtrackr.timestamps import ONE_MILLISECOND, format_timestamp, parse_timestamp
+
+#: The order a sync reads leads in: oldest first, so the bookmark can follow.
+OLDEST_FIRST = "createdAt:asc"
+
+Lead = dict[str, t.Any]
+
+
+class ContractError(FatalAPIError):
+    """The API answered 200 with something its documentation rules out."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageRequest:
+    """What one `getLeads` request asks for: a page of a `createdAt` range in one order."""
+
+    since: str | None = None
+    """`createdAt[gte]`, or no lower bound."""
+    until: str | None = None
+    """`createdAt[lte]`, or no upper bound."""
+    page: int = 1
+    sort: str = OLDEST_FIRST
+    limit: int
+    """Leads per page."""
+
+    def __str__(self) -> str:
+        """Name the page in messages: its number and range, never a filter value."""
+        return (
+            f"page {self.page} of leads created {self.since or '-inf'} .. "
+            f"{self.until or '+inf'} ({self.sort})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One decoded, checked page of `getLeads`, and the request it answers."""
+
+    request: PageRequest
+    records: list[Lead]
+    total: int
+    total_pages: int
+    has_more: bool
+    limit: int | None = None
+    """The envelope's `limit`: the page size the server says it used, if it says."""
+
+
+class Fetch(t.Protocol):
+    """Sends one request and returns the page, checked against the request."""
+
+    def __call__(self, ask: PageRequest, cancelled: threading.Event | None = None) -> Page:
+        """Return the page `ask` names; give up waiting to retry once `cancelled` is set."""
+        ...
+
+
+class Pages:
+    """Fetches pages, and learns from them how many leads the server really puts on one.
+
+    A server may serve fewer than `limit` (a cap of its own). Once a page shows it (the
+    envelope's `limit`, or a short page that both `hasMore` and `total` say is not the
+    last, and after which the next page does hold leads), every later request asks for
+    that many: a page number then means the same offset to the server and to the tap,
+    and a short page can be told from the last one.
+    """
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        page_size: int,
+        log: t.Callable[..., None],
+        cancelled: threading.Event | None = None,
+    ) -> None:
+        self.fetch = fetch
+        self.log = log
+        self.cancelled = cancelled
+        self._size = [page_size]
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+        #: How many leads the first page of the read counted: for the progress lines.
+        self.first_total: int | None = None
+
+    @property
+    def size(self) -> int:
+        """Leads per page, as the server serves them."""
+        return self._size[0]
+
+    def get(
+        self,
+        *,
+        page: int = 1,
+        sort: str = OLDEST_FIRST,
+        limit: int | None = None,
+        since: str | None,
+        until: str | None,
+    ) -> Page:
+        """Fetch one checked page (of `size` leads unless `limit` says otherwise)."""
+        ask = PageRequest(since=since, until=until, page=page, sort=sort, limit=limit or self.size)
+        got = self.fetch(ask, self.cancelled)
+        if self.first_total is None and ask.limit > 1:
+            self.first_total = got.total
+        served = served_page_size(got)
+        if served is not None and served < self.size and self.confirms_cap(ask):
+            with self._lock:
+                if served < self.size:
+                    self.log(
+                        "LeadTrackr serves %d leads a page where %d were asked for; asking "
+                        "for %d from now on.",
+                        served,
+                        self.size,
+                        served,
+                        level=logging.WARNING,
+                    )
+                    self._size[0] = served
+        return got
+
+    def confirms_cap(self, ask: PageRequest) -> bool:
+        """Whether the page after a short one holds leads: the server caps its pages.
+
+        If it is empty, the short page was the last, and the envelope overstated the rest.
+        """
+        after = self.fetch(replace(ask, page=ask.page + 1), self.cancelled)
+        return bool(after.records)
+
+    def warn_once(self, message: str, *args: object) -> None:
+        """Log a server's contradiction, once per read."""
+        with self._lock:
+            if message in self._warned:
+                return
+            self._warned.add(message)
+        self.log(message, *args, level=logging.WARNING)
+
+    def ends_list(self, page: Page) -> bool:
+        """Whether `page` reaches the end of the server's list: it is not full.
+
+        Neither `hasMore` nor `total` decides: a server may overstate them, or understate.
+        """
+        return len(page.records) < min(page.request.limit, self.size)
+
+    def stopped_by(self, cancelled: threading.Event) -> Pages:
+        """The same pages (one page size), whose requests stop once `cancelled` is set."""
+        pages = Pages(self.fetch, self.size, self.log, cancelled)
+        pages._size, pages._lock, pages._warned = self._size, self._lock, self._warned
+        pages.first_total = self.first_total
+        return pages
+
+
+def served_page_size(page: Page) -> int | None:
+    """The page size a page shows the server serves, if fewer than asked; else None."""
+    asked = page.request.limit
+    if page.limit is not None and 0 < page.limit < asked:
+        return page.limit
+    served = len(page.records)
+    offset = (page.request.page - 1) * asked
+    if 0 < served < asked and page.has_more and page.total > offset + served:
+        return served
+    return None
+
+
+class Cursor:
+    """Where reading has got to: the last instant emitted and the ids emitted at it."""
+
+    __slots__ = ("at", "ids")
+
+    def __init__(self, at: str | None) -> None:
+        self.at = at
+        self.ids: set[int] = set()
+
+    def take(self, leads: list[Lead]) -> list[Lead]:
+        """Return the leads not emitted yet, and move past them."""
+        if self.at is not None and leads and leads[0]["createdAt"] == self.at:
+            at, ids = self.at, self.ids
+            leads = [lead for lead in leads if lead["createdAt"] != at or lead["id"] not in ids]
+        if leads:
+            last = leads[-1]["createdAt"]
+            if last != self.at:
+                self.at, self.ids = last, set()
+            for lead in reversed(leads):
+                if lead["createdAt"] != last:
+                    break
+                self.ids.add(lead["id"])
+        return leads
+
+    def step_past(self, instant: str) -> None:
+        """Every lead of `instant` is emitted: go on from the next millisecond."""
+        self.at = format_timestamp(parse_timestamp(instant) + ONE_MILLISECOND)
+        self.ids = set()
