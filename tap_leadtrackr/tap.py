@@ -222,8 +222,10 @@ class TapLeadTrackr(ConfigChecks):
                 "What becomes of the leads' personal data. `keep`: as LeadTrackr sends it. "
                 "`hash`: emails, phone numbers and first and last names (top-level, in "
                 "`userData` and `formData`) become the SHA-256 of their normalised value, "
-                "as ad platforms match them; `note` and the form's submitted and custom "
-                "fields are left out. `drop`: the same fields are null or left out."
+                "as ad platforms match them; `note`, the form's submitted and custom "
+                "fields and any `attributionData` key other than the click and cookie ids, "
+                "`conversionPage` and `consent` are left out. `drop`: the same fields are "
+                "null or left out."
             ),
             examples=list(PII_MODES),
         ),
