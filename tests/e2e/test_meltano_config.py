@@ -98,3 +98,32 @@ def test_the_job_has_a_daily_schedule_for_orchestrators(meltano: Meltano) -> Non
         "tap-leadtrackr target-duckdb",
         "dbt-duckdb:build",
     ]
+
+
+def test_settings_in_every_form_their_description_offers_reach_the_tap(meltano: Meltano) -> None:
+    # `statuses` comma-separated, a number as text (`request_timeout`, which Meltano
+    # cannot pass as a decimal) and a boolean, each from the environment.
+    with Sandbox(Project(generate_leads(300, seed=32))) as sandbox:
+        env = sandbox_env(
+            sandbox,
+            TAP_LEADTRACKR_STATUSES="open,lost",
+            TAP_LEADTRACKR_REQUEST_TIMEOUT="2.5",
+            TAP_LEADTRACKR_FBP_EXISTS="false",
+        )
+        dumped = json.loads(meltano("invoke", "--dump=config", "tap-leadtrackr", env=env).stdout)
+        run = meltano("invoke", "tap-leadtrackr", env=env)
+        requests = lead_requests(sandbox)
+        expected = {
+            lead["id"]
+            for lead in sandbox.project.leads
+            if lead["status"] in ("open", "lost") and not (lead["attributionData"] or {}).get("fbp")
+        }
+
+    assert dumped["statuses"] == "open,lost"
+    assert {(r.params["status"], r.params["fbp[exists]"]) for r in requests} == {
+        ("open,lost", "false")
+    }
+    messages = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert {
+        m["record"]["id"] for m in messages if m["type"] == "RECORD" and m["stream"] == "leads"
+    } == expected
