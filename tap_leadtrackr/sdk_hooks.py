@@ -8,6 +8,7 @@ The mixins come before the SDK class in a stream's or tap's bases.
 
 from __future__ import annotations
 
+import logging
 import sys
 import typing as t
 from datetime import datetime, timezone
@@ -25,6 +26,8 @@ else:
     from typing_extensions import override
 
 if t.TYPE_CHECKING:
+    from types import FrameType
+
     from jsonschema.protocols import Validator
     from singer_sdk.helpers.types import Context
 
@@ -37,6 +40,7 @@ PRIVATE_HOOKS: tuple[tuple[type, str, str], ...] = (
     (Tap, "_validate_config", "config errors worded without the values (keys) they hold"),
     (Tap, "_config", "validated in place, as the SDK does, so that defaults are filled in"),
     (Tap, "_env_var_config", "every setting read from the environment as its type"),
+    (Tap, "_handle_termination", "a signal ends the run with 130 or 143, not 0"),
 )
 #: Public by name, but documented as internal to the SDK: checked the same way.
 INTERNAL_HOOKS: tuple[tuple[type, str, str], ...] = (
@@ -146,3 +150,41 @@ class ConfigChecks(Tap):
     def config_errors(self, config: dict[str, t.Any], validator: Validator) -> list[str]:
         """What is wrong with the config, by the SDK's `validator`; may amend it in place."""
         return [failure.message for failure in validator.iter_errors(config)]
+
+
+class SignalStops(Tap):
+    """A tap that a signal (SIGINT, SIGTERM) stops with a failure, not a success."""
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        # The SDK's writes the state held in memory, logs "Gracefully shutting down" and
+        # exits 0: an orchestrator that cancelled the run would record a success.
+        self.stop_for_signal(signum)
+
+    def stop_for_signal(self, signum: int) -> None:
+        """Stop the run for a signal, with the status a shell gives it."""
+        raise SystemExit(128 + signum)
+
+
+#: What singer-sdk logs at ERROR when a stream's sync raises, before the error itself.
+SDK_UNHANDLED_ERROR = "An unhandled error occurred while syncing"
+
+
+class _QuietUnhandledError(logging.Filter):
+    @override
+    def filter(self, record: logging.LogRecord) -> bool:
+        if SDK_UNHANDLED_ERROR not in str(record.msg):
+            return True
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+_QUIET_UNHANDLED_ERROR = _QuietUnhandledError()
+
+
+def quiet_unhandled_error_line(stream_logger: logging.Logger) -> None:
+    """Show the SDK's "An unhandled error occurred" line only at DEBUG.
+
+    The error that follows it names the cause in one line; the SDK's own line adds a
+    second error that says nothing more. Installing it again is a no-op.
+    """
+    stream_logger.addFilter(_QUIET_UNHANDLED_ERROR)

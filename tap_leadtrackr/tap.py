@@ -10,8 +10,9 @@ from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 
 from tap_leadtrackr.client import DEFAULT_API_URL, MAX_PAGE_SIZE
+from tap_leadtrackr.exits import ClearExits
 from tap_leadtrackr.privacy import KEEP, PII_MODES
-from tap_leadtrackr.sdk_hooks import ConfigChecks
+from tap_leadtrackr.sdk_hooks import ConfigChecks, quiet_unhandled_error_line
 from tap_leadtrackr.settings import (
     Problem,
     canonical_bookmarks,
@@ -45,7 +46,7 @@ def _exists_filter(setting: str, parameter: str, what: str) -> th.Property:
     )
 
 
-class TapLeadTrackr(ConfigChecks):
+class TapLeadTrackr(ConfigChecks, ClearExits):
     """LeadTrackr leads with their form data, contacts and ad attribution, incrementally."""
 
     name = "tap-leadtrackr"
@@ -244,7 +245,10 @@ class TapLeadTrackr(ConfigChecks):
 
     @override
     def discover_streams(self) -> list[Stream]:
-        return [LeadsStream(self), LeadTouchpointsStream(self)]
+        streams: list[Stream] = [LeadsStream(self), LeadTouchpointsStream(self)]
+        for stream in streams:
+            quiet_unhandled_error_line(stream.logger)
+        return streams
 
     @override
     def setup_mapper(self) -> None:
