@@ -132,8 +132,8 @@ def read_variable(text: str, types: set[str]) -> t.Any:
     """
     types = types - {"null"}
     stripped = text.strip()
-    if "string" in types and not (types & {"array", "object"} and stripped[:1] in ("[", "{")):
-        return text
+    if "string" in types:
+        return text  # `statuses` as JSON text is read with the other settings' checks
     if not stripped:
         return _UNSET
     if types & {"array", "object"}:
