@@ -36,6 +36,7 @@ FORM_DATA_KEPT = frozenset({"formName", "uniqueEventId", "formId", "customFormNa
 #: Keys of `attributionData` kept as they are (`conversionPage` among the ids), and `consent`.
 ATTRIBUTION_DATA_KEPT = frozenset(ATTRIBUTION_IDS)
 CONSENT_KEPT = frozenset(CONSENT_SIGNALS)
+_ATTRIBUTION_KEYS = ATTRIBUTION_DATA_KEPT | {"consent"}
 
 _NOT_A_DIGIT = re.compile(r"[^0-9]+")
 
@@ -148,13 +149,19 @@ def _protect(lead: dict[str, t.Any], personal: dict[str, Replace]) -> None:
 
 def _attribution_kept(attribution: dict[str, t.Any]) -> dict[str, t.Any]:
     """`attributionData` with only its documented ids and `consent`'s documented signals."""
+    consent = attribution.get("consent")
+    if attribution.keys() <= _ATTRIBUTION_KEYS and (
+        consent is None or (isinstance(consent, dict) and consent.keys() <= CONSENT_KEPT)
+    ):
+        return attribution  # the common case, nothing to leave out: two set comparisons
     kept = {key: value for key, value in attribution.items() if key in ATTRIBUTION_DATA_KEPT}
     if "consent" in attribution:
-        consent = attribution["consent"]
-        if isinstance(consent, dict):
-            consent = {key: value for key, value in consent.items() if key in CONSENT_KEPT}
         # Anything but an object in its place is no Consent Mode state: nothing to keep.
-        kept["consent"] = consent if isinstance(consent, dict) or consent is None else None
+        kept["consent"] = (
+            {key: value for key, value in consent.items() if key in CONSENT_KEPT}
+            if isinstance(consent, dict)
+            else None
+        )
     return kept
 
 
