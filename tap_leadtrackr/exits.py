@@ -93,8 +93,11 @@ def _flush_output() -> None:
 
 def fatal_message(error: BaseException) -> str:
     """The one line a fatal error is reported as."""
-    if isinstance(error, EXPLAINED_ERRORS):
-        return str(error)
+    if isinstance(error, (*EXPLAINED_ERRORS, FileNotFoundError)):
+        return str(error)  # the SDK's FileNotFoundError names the file
+    # json's or simplejson's (the SDK reads `--config`, `--state` and `--catalog` with it).
+    if isinstance(error, ValueError) and type(error).__name__ == "JSONDecodeError":
+        return f"A file given with --config, --state or --catalog is not JSON: {error}"
     # Not an error the tap foresaw: its type helps a bug report; its text may hold a URL.
     return (
         f"{type(error).__name__}: {hide_query(str(error))} (an error the tap does not "

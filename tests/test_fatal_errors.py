@@ -79,6 +79,46 @@ def test_a_bad_setting_is_one_line(
     assert lead_requests(sandbox) == []
 
 
+@pytest.mark.parametrize(
+    ("option", "text", "message"),
+    [
+        ("--config", '{"api_key": "lt_live_9d8c7b6a", ', "is not JSON: Expecting property name"),
+        ("--config", None, "was not found"),
+        ("--state", "bookmarks", "is not JSON: Expecting value: line 1 column 1"),
+    ],
+    ids=["config not JSON", "config missing", "state not JSON"],
+)
+def test_a_file_that_is_not_json_or_not_there_is_one_line(
+    tmp_path: Path, sandbox: Sandbox, option: str, text: str | None, message: str
+) -> None:
+    given = tmp_path / "given.json"
+    if text is not None:
+        given.write_text(text, encoding="utf-8")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(config_for(sandbox)), encoding="utf-8")
+    files = {"--config": str(config), option: str(given)}
+
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tap_leadtrackr",
+            *(item for pair in files.items() for item in pair),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert run.returncode == 1
+    (error,) = errors_of(run.stderr)
+    assert message in error
+    assert "Traceback" not in run.stderr
+    assert "lt_live_9d8c7b6a" not in run.stderr
+    assert lead_requests(sandbox) == []
+
+
 def test_an_error_the_tap_does_not_explain_is_one_line_naming_its_type(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
