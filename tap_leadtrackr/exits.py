@@ -23,7 +23,7 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
 from tap_leadtrackr.client import hide_query
 from tap_leadtrackr.sdk_hooks import SignalStops
-from tap_leadtrackr.settings import StateError
+from tap_leadtrackr.state import StateError
 
 if sys.version_info >= (3, 12):
     from typing import override

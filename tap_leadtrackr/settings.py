@@ -1,8 +1,8 @@
-"""The settings and the state a run is given: read and checked before any request.
+"""The settings a run is given: read from the environment and checked before any request.
 
 No message here quotes a configured value: a value may be an API key, however
 malformed the config holding it, or a filter on personal data. Each message names the
-setting (or the environment variable, or the place in the state) instead.
+setting (or the environment variable) instead.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dotenv import dotenv_values, find_dotenv
 
 from tap_leadtrackr.client import api_key_of
 from tap_leadtrackr.streams import status_list
-from tap_leadtrackr.timestamps import canonical_timestamp, parse_timestamp
+from tap_leadtrackr.timestamps import parse_timestamp
 
 if t.TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -54,22 +54,11 @@ _PROJECT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 #: Host names that are this machine, where plain `http://` carries the key nowhere.
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
-#: The help every state error ends with.
-_STATE_HELP = (
-    "Correct it, or run without it (through Meltano: `meltano state clear` the job's "
-    "state id) to start from `start_date`."
-)
-
-
-class StateError(ValueError):
-    """The state given to the tap is not one it could have written."""
-
-
 # The environment ------------------------------------------------------------------------
 
 
 def settings_from_environment(
-    schema: dict[str, t.Any], environ: t.Mapping[str, str] | None = None
+    schema: dict[str, t.Any],
 ) -> tuple[dict[str, t.Any], list[Problem]]:
     """Each setting of `schema` given as `TAP_LEADTRACKR_<NAME>`, read as its JSON type.
 
@@ -77,8 +66,7 @@ def settings_from_environment(
     over it, as in Meltano. An empty value leaves a setting that is not text unset.
     Returns the settings read and the problems, each naming its variable.
     """
-    if environ is None:
-        environ = {**_dotenv(), **os.environ}
+    environ = {**_dotenv(), **os.environ}
     settings: dict[str, t.Any] = {}
     problems: list[Problem] = []
     for name, spec in schema.get("properties", {}).items():
@@ -177,9 +165,9 @@ def check_config(
 
     Settings given in another form are first read into their own, in place: a number
     given as text (as Meltano passes a setting of kind `string`), and `statuses` given
-    as the JSON text of a list. Then JSON schema's findings are worded
-    here (its own messages quote the value); a setting with a problem of its own
-    (`environment`, or a check JSON schema cannot express) is reported by that alone.
+    as the JSON text of a list. Then JSON schema's findings are worded here (its own
+    messages quote the value); a setting with a problem of its own (`environment`, or a
+    check JSON schema cannot express) is reported by that alone.
     """
     problems = [*environment, *text_problems(config, validator.schema)]
     problems += own_problems(config)
@@ -247,7 +235,7 @@ def _rule_broken(rule: str, failure: ValidationError) -> str:
     if rule == "type":
         allowed = [value] if isinstance(value, str) else list(value)
         words = " or ".join(_TYPE_WORDS.get(name, name) for name in allowed if name != "null")
-        return f"must be {words}, not {_a(failure.instance)}"
+        return f"must be {words}, not {kind_of(failure.instance)}"
     if rule == "enum":
         return "must be one of: " + ", ".join(f"`{item}`" for item in value if item is not None)
     if rule in _RULES:
@@ -263,22 +251,6 @@ def _place(path: list[t.Any]) -> str:
     for step in path[1:]:
         words.append(f"item {step + 1}" if isinstance(step, int) else f"`{step}`")
     return " ".join(words)
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object" if isinstance(value, dict) else "unknown"
 
 
 def own_problems(config: dict[str, t.Any]) -> list[Problem]:
@@ -414,7 +386,7 @@ def project_problems(projects: object) -> list[Problem]:
         message = '`projects` must be a non-empty list of {"name": ..., "api_key": ...}'
         return [("projects", message)]
     errors: list[str] = []
-    names: dict[str, int] = {}
+    names: set[str] = set()
     keys: dict[str, str] = {}
     for position, project in enumerate(projects, start=1):
         where = f"`projects` item {position}"
@@ -429,7 +401,7 @@ def project_problems(projects: object) -> list[Problem]:
         elif name in names:
             errors.append(f"{where}: the name `{name}` is used twice; names must be unique")
         else:
-            names[name] = position
+            names.add(name)
             where = f"{where} (`{name}`)"
         key = project.get("api_key")
         if not isinstance(key, str) or not key.strip():
@@ -444,81 +416,7 @@ def project_problems(projects: object) -> list[Problem]:
     return [("projects", error) for error in errors]
 
 
-# The state ---------------------------------------------------------------------------------
-
-
-def check_state(state: object) -> None:
-    """Refuse a state that this tap could not have written.
-
-    Raises:
-        StateError: naming the first wrong place in the state, never its value.
-
-    """
-    if problem := state_problem(state):
-        raise StateError(f"The state is not one this tap writes: {problem}. {_STATE_HELP}")
-
-
-def state_problem(state: object) -> str | None:
-    """The first wrong place in a state, or None."""
-    if not isinstance(state, dict):
-        return f"it is {_a(state)}, not an object"
-    bookmarks = state.get("bookmarks", {})
-    if not isinstance(bookmarks, dict):
-        return f"`bookmarks` is {_a(bookmarks)}, not an object of streams"
-    for stream, stream_state in bookmarks.items():
-        where = f"`bookmarks.{stream}`"
-        if not isinstance(stream_state, dict):
-            return f"{where} is {_a(stream_state)}, not an object"
-        partitions = stream_state.get("partitions", [])
-        if not isinstance(partitions, list):
-            return f"{where}.partitions is {_a(partitions)}, not a list"
-        for position, partition in enumerate(partitions, start=1):
-            place = f"{where}.partitions item {position}"
-            if not isinstance(partition, dict):
-                return f"{place} is {_a(partition)}, not an object"
-            if not isinstance(partition.get("context"), dict):
-                return f"{place} has no `context` object"
-            if problem := bookmark_problem(partition, place):
-                return problem
-        if problem := bookmark_problem(stream_state, where):
-            return problem
-    return None
-
-
-def bookmark_problem(bookmark: dict[str, t.Any], where: str) -> str | None:
-    """What is wrong with one bookmark (a stream's or a partition's), or None."""
-    key = bookmark.get("replication_key")
-    if key is not None and not isinstance(key, str):
-        return f"{where}.replication_key is {_a(key)}, not text"
-    markers = bookmark.get("progress_markers")
-    if markers is not None and not isinstance(markers, dict):
-        return f"{where}.progress_markers is {_a(markers)}, not an object"
-    value = bookmark.get("replication_key_value")
-    if key != "createdAt" or value is None:
-        return None
-    if not isinstance(value, str):
-        return f"{where}.replication_key_value is {_a(value)}, not an ISO 8601 timestamp"
-    try:
-        parse_timestamp(value)
-    except ValueError:
-        return f"{where}.replication_key_value is not an ISO 8601 timestamp"
-    return None
-
-
-def canonical_bookmarks(state: t.Mapping[str, t.Any]) -> None:
-    """Spell every `createdAt` bookmark of a checked state the canonical way, in place.
-
-    State written by other tools or versions may spell it otherwise, and bookmarks are
-    compared as strings.
-    """
-    for stream_state in state.get("bookmarks", {}).values():
-        for bookmark in [stream_state, *stream_state.get("partitions", [])]:
-            value = bookmark.get("replication_key_value")
-            if isinstance(value, str) and bookmark.get("replication_key") == "createdAt":
-                bookmark["replication_key_value"] = canonical_timestamp(value)
-
-
-#: What a value of each JSON type is called in a message about the state.
+#: What a value of each JSON type is called in a message.
 _KIND_WORDS = {
     "string": "text",
     "integer": "a number",
@@ -530,6 +428,22 @@ _KIND_WORDS = {
 }
 
 
-def _a(value: object) -> str:
+def kind_of(value: object) -> str:
     """What a value is (text, a number, a list...), for a message: never the value itself."""
     return _KIND_WORDS.get(_json_type(value), "something else")
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else "unknown"

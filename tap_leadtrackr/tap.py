@@ -13,13 +13,8 @@ from tap_leadtrackr.client import DEFAULT_API_URL, MAX_PAGE_SIZE
 from tap_leadtrackr.exits import ClearExits
 from tap_leadtrackr.privacy import KEEP, PII_MODES
 from tap_leadtrackr.sdk_hooks import ConfigChecks, quiet_unhandled_error_line
-from tap_leadtrackr.settings import (
-    Problem,
-    canonical_bookmarks,
-    check_config,
-    check_state,
-    settings_from_environment,
-)
+from tap_leadtrackr.settings import Problem, check_config, settings_from_environment
+from tap_leadtrackr.state import canonical_bookmarks, check_state
 from tap_leadtrackr.streams import LeadsStream, LeadTouchpointsStream
 
 if sys.version_info >= (3, 12):

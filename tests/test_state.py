@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
-from tap_leadtrackr.settings import StateError
+from tap_leadtrackr.state import StateError
 from tests.conftest import config_for, lead_requests, run_tap
 
 ROOT = Path(__file__).resolve().parents[1]
