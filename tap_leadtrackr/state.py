@@ -2,7 +2,7 @@
 
 A state this tap did not write (a bookmark `12345`, `bookmarks` that is a list) would
 fail somewhere in the sync, or silently restart it; it is refused, naming the place in
-the state, never quoting a value.
+the state (and quoting a bookmark that is no timestamp, a value the tap itself writes).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def check_state(state: object) -> None:
     """Refuse a state that this tap could not have written.
 
     Raises:
-        StateError: naming the first wrong place in the state, never its value.
+        StateError: naming the first wrong place in the state.
 
     """
     if problem := state_problem(state):
@@ -77,7 +77,8 @@ def bookmark_problem(bookmark: dict[str, t.Any], where: str) -> str | None:
     try:
         parse_timestamp(value)
     except ValueError:
-        return f"{where}.replication_key_value is not an ISO 8601 timestamp"
+        # A bookmark is a time the tap wrote, not a secret: shown, to be found and fixed.
+        return f"{where}.replication_key_value {value[:40]!r} is not an ISO 8601 timestamp"
     return None
 
 
