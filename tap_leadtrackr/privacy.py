@@ -8,6 +8,10 @@
   and custom fields, `userData` keys nobody documented) is left out.
 - `drop`: the same fields are null or left out.
 
+In both, `attributionData` keeps only the click and cookie ids its schema lists,
+`conversionPage` and `consent` (its four Consent Mode signals): tags and plugins add keys
+there too, and an undocumented one may hold anything, an email included.
+
 Click ids, consent, status, form names, company names, price, `uniqueIdentifier` and the
 channel flow are kept in every mode. Only the known keys of a lead are touched, so that
 hashing costs a few microseconds per lead.
@@ -20,6 +24,8 @@ import re
 import typing as t
 from functools import lru_cache
 
+from tap_leadtrackr.schemas import ATTRIBUTION_IDS, CONSENT_SIGNALS
+
 KEEP, HASH, DROP = "keep", "hash", "drop"
 #: The values of the `pii` setting, the default first.
 PII_MODES = (KEEP, HASH, DROP)
@@ -27,6 +33,10 @@ PII_MODES = (KEEP, HASH, DROP)
 #: Keys of `userData` and `formData` kept as they are; other undocumented keys are left out.
 USER_DATA_KEPT = frozenset({"companyName", "company"})
 FORM_DATA_KEPT = frozenset({"formName", "uniqueEventId", "formId", "customFormName"})
+#: Keys of `attributionData` kept as they are (`conversionPage` among the ids), and `consent`.
+ATTRIBUTION_DATA_KEPT = frozenset(ATTRIBUTION_IDS)
+CONSENT_KEPT = frozenset(CONSENT_SIGNALS)
+_ATTRIBUTION_KEYS = ATTRIBUTION_DATA_KEPT | {"consent"}
 
 _NOT_A_DIGIT = re.compile(r"[^0-9]+")
 
@@ -133,6 +143,26 @@ def _protect(lead: dict[str, t.Any], personal: dict[str, Replace]) -> None:
         lead["userData"] = _protected(user_data, USER_DATA_KEPT, personal)
     if isinstance(form_data := lead.get("formData"), dict):
         lead["formData"] = _protected(form_data, FORM_DATA_KEPT, personal)
+    if isinstance(attribution := lead.get("attributionData"), dict):
+        lead["attributionData"] = _attribution_kept(attribution)
+
+
+def _attribution_kept(attribution: dict[str, t.Any]) -> dict[str, t.Any]:
+    """`attributionData` with only its documented ids and `consent`'s documented signals."""
+    consent = attribution.get("consent")
+    if attribution.keys() <= _ATTRIBUTION_KEYS and (
+        consent is None or (isinstance(consent, dict) and consent.keys() <= CONSENT_KEPT)
+    ):
+        return attribution  # the common case, nothing to leave out: two set comparisons
+    kept = {key: value for key, value in attribution.items() if key in ATTRIBUTION_DATA_KEPT}
+    if "consent" in attribution:
+        # Anything but an object in its place is no Consent Mode state: nothing to keep.
+        kept["consent"] = (
+            {key: value for key, value in consent.items() if key in CONSENT_KEPT}
+            if isinstance(consent, dict)
+            else None
+        )
+    return kept
 
 
 def _protected(

@@ -55,7 +55,7 @@ CONSENT_SIGNALS = ("ad_storage", "analytics_storage", "ad_user_data", "ad_person
 
 _consent = th.ObjectType(
     *(
-        th.Property(signal, th.StringType, description="`granted` or `denied`.")
+        th.Property(signal, th.StringType, description=f"`granted` or `denied`. {KEPT}")
         for signal in CONSENT_SIGNALS
     ),
     additional_properties=True,
@@ -63,13 +63,16 @@ _consent = th.ObjectType(
 
 _attribution_data = th.ObjectType(
     *(
-        th.Property(name, th.StringType, description=description)
+        th.Property(name, th.StringType, description=f"{description} {KEPT}")
         for name, description in ATTRIBUTION_IDS.items()
     ),
     th.Property(
         "consent",
         _consent,
-        description="Google Consent Mode signals at the time of the conversion.",
+        description=(
+            "Google Consent Mode signals at the time of the conversion. `pii`: `keep` as "
+            "sent; `hash` and `drop` keep the four signals listed here, leaving out any other."
+        ),
     ),
     additional_properties=True,
 )
@@ -163,7 +166,12 @@ LEAD_SCHEMA = th.PropertiesList(
     th.Property(
         "attributionData",
         _attribution_data,
-        description=f"Click ids, cookie ids and consent captured with the lead. {KEPT}",
+        description=(
+            "Click ids, cookie ids and consent captured with the lead. `pii`: `keep` as "
+            "sent; `hash` and `drop` keep only the ids listed here (`conversionPage` "
+            "among them) and `consent`, leaving out any other key: tags add keys here, and "
+            "an undocumented one may hold personal data."
+        ),
     ),
     th.Property(
         "channelFlow",

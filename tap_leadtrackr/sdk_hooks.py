@@ -8,6 +8,7 @@ The mixins come before the SDK class in a stream's or tap's bases.
 
 from __future__ import annotations
 
+import logging
 import sys
 import typing as t
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ from functools import cached_property
 from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.plugin_base import JSONSchemaValidator
 from singer_sdk.singerlib import RecordMessage
 
 if sys.version_info >= (3, 12):
@@ -24,6 +26,9 @@ else:
     from typing_extensions import override
 
 if t.TYPE_CHECKING:
+    from types import FrameType
+
+    from jsonschema.protocols import Validator
     from singer_sdk.helpers.types import Context
 
 #: The private SDK members overridden or read here: (SDK class, name, why).
@@ -32,7 +37,10 @@ PRIVATE_HOOKS: tuple[tuple[type, str, str], ...] = (
     (Stream, "_generate_record_messages", "skipping the per-record selection walk"),
     (Stream, "_stream_version", "the RECORD version in the fast `_generate_record_messages`"),
     (Stream, "_write_schema_message", "one SCHEMA per run for a stream synced per page"),
-    (Tap, "_validate_config", "config checks that hide private values"),
+    (Tap, "_validate_config", "config errors worded without the values (keys) they hold"),
+    (Tap, "_config", "validated in place, as the SDK does, so that defaults are filled in"),
+    (Tap, "_env_var_config", "every setting read from the environment as its type"),
+    (Tap, "_handle_termination", "a signal ends the run with 130 or 143, not 0"),
 )
 #: Public by name, but documented as internal to the SDK: checked the same way.
 INTERNAL_HOOKS: tuple[tuple[type, str, str], ...] = (
@@ -112,28 +120,37 @@ class EndOfSyncCheck(Stream):
 
 
 class ConfigChecks(Tap):
-    """A tap whose config validation adds its own checks to the SDK's."""
+    """A tap that reads its settings from the environment and words its config errors itself."""
+
+    @property
+    @override
+    def _env_var_config(self) -> dict[str, t.Any]:  # type: ignore[override]
+        # The SDK's reading (`--config=ENV`) fails on a `oneOf` setting, reads a number as
+        # text and `maybe` as false, and its errors quote the value: the tap reads its own.
+        return self.settings_from_environment()
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        # The only place the SDK validates config (called from `__init__`, before any
-        # request); its own messages may quote values, so they are reviewed before raising.
-        try:
-            errors = super()._validate_config(raise_errors=raise_errors)
-        except ConfigValidationError as exc:
-            errors = exc.errors
-        errors = self.review_config_errors(errors)
+        # The only place the SDK validates config (from `__init__`, before any request).
+        # Its messages quote the value that failed, a key however malformed, and nothing
+        # public hands over its findings: `config_errors` uses its validator (which fills
+        # in the defaults, in place) and words them itself.
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
+        errors = self.config_errors(self._config, JSONSchemaValidator(schema))
         if errors and raise_errors:
             raise ConfigValidationError(
-                "Config validation failed: " + "; ".join(errors),
-                errors=errors,
-                schema=self.config_jsonschema,
+                "Config validation failed: " + "; ".join(errors), errors=errors, schema=schema
             )
         return errors
 
-    def review_config_errors(self, errors: list[str]) -> list[str]:
-        """The errors to report, given the SDK's: its own added, private values hidden."""
-        return errors
+    def settings_from_environment(self) -> dict[str, t.Any]:
+        """The settings given as environment variables (with `--config=ENV`)."""
+        return {}
+
+    def config_errors(self, config: dict[str, t.Any], validator: Validator) -> list[str]:
+        """What is wrong with the config, by the SDK's `validator`; may amend it in place."""
+        return [failure.message for failure in validator.iter_errors(config)]
 
 
 class ConnectionTest(Tap):
@@ -147,3 +164,41 @@ class ConnectionTest(Tap):
 
     def test_connection(self) -> None:
         """Check the URL and the keys; raise with what is wrong."""
+
+
+class SignalStops(Tap):
+    """A tap that a signal (SIGINT, SIGTERM) stops with a failure, not a success."""
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        # The SDK's writes the state held in memory, logs "Gracefully shutting down" and
+        # exits 0: an orchestrator that cancelled the run would record a success.
+        self.stop_for_signal(signum)
+
+    def stop_for_signal(self, signum: int) -> None:
+        """Stop the run for a signal, with the status a shell gives it."""
+        raise SystemExit(128 + signum)
+
+
+#: What singer-sdk logs at ERROR when a stream's sync raises, before the error itself.
+SDK_UNHANDLED_ERROR = "An unhandled error occurred while syncing"
+
+
+class _QuietUnhandledError(logging.Filter):
+    @override
+    def filter(self, record: logging.LogRecord) -> bool:
+        if SDK_UNHANDLED_ERROR not in str(record.msg):
+            return True
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+_QUIET_UNHANDLED_ERROR = _QuietUnhandledError()
+
+
+def quiet_unhandled_error_line(stream_logger: logging.Logger) -> None:
+    """Show the SDK's "An unhandled error occurred" line only at DEBUG.
+
+    The error that follows it names the cause in one line; the SDK's own line adds a
+    second error that says nothing more. Installing it again is a no-op.
+    """
+    stream_logger.addFilter(_QUIET_UNHANDLED_ERROR)

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import re
 import sys
 import typing as t
+from pathlib import PurePath
 
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 
 from tap_leadtrackr.client import DEFAULT_API_URL, MAX_PAGE_SIZE
+from tap_leadtrackr.exits import ClearExits
 from tap_leadtrackr.privacy import KEEP, PII_MODES
-from tap_leadtrackr.projects import api_key_of
-from tap_leadtrackr.redaction import PRIVATE_SETTINGS, secret_values
-from tap_leadtrackr.sdk_hooks import ConfigChecks, ConnectionTest
-from tap_leadtrackr.streams import LeadsStream, LeadTouchpointsStream, status_list
-from tap_leadtrackr.timestamps import canonical_timestamp, parse_timestamp
+from tap_leadtrackr.sdk_hooks import ConfigChecks, ConnectionTest, quiet_unhandled_error_line
+from tap_leadtrackr.settings import Problem, check_config, settings_from_environment
+from tap_leadtrackr.state import canonical_bookmarks, check_state
+from tap_leadtrackr.streams import LeadsStream, LeadTouchpointsStream
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -23,6 +23,7 @@ else:
     from typing_extensions import override
 
 if t.TYPE_CHECKING:
+    from jsonschema.protocols import Validator
     from singer_sdk.streams import Stream
 
 _exists_filter_doc = (
@@ -40,11 +41,13 @@ def _exists_filter(setting: str, parameter: str, what: str) -> th.Property:
     )
 
 
-class TapLeadTrackr(ConnectionTest, ConfigChecks):
+class TapLeadTrackr(ConnectionTest, ConfigChecks, ClearExits):
     """LeadTrackr leads with their form data, contacts and ad attribution, incrementally."""
 
     name = "tap-leadtrackr"
     message_writer_class = MsgSpecWriter
+    #: Problems with the settings read from the environment, reported with the others.
+    environment_problems: tuple[Problem, ...] = ()
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -84,7 +87,9 @@ class TapLeadTrackr(ConnectionTest, ConfigChecks):
             default=DEFAULT_API_URL,
             title="API URL",
             description=(
-                "Base URL of the LeadTrackr API. Point it at a local sandbox to try the tap."
+                "Base URL of the LeadTrackr API. Point it at a local sandbox to try the tap. "
+                "`https://`; plain `http://` only to this machine (127.0.0.1, ::1, "
+                "localhost), since the API key would travel unencrypted."
             ),
             examples=[DEFAULT_API_URL, "http://127.0.0.1:8787"],
         ),
@@ -112,14 +117,14 @@ class TapLeadTrackr(ConnectionTest, ConfigChecks):
         ),
         th.Property(
             "statuses",
-            # oneOf, not anyOf: the SDK appends its null type correctly only to oneOf.
-            th.CustomType(
-                {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]}
-            ),
+            # A type list, so that `--about` shows a type; "string" first, so that Meltano
+            # (kind string) passes `open,pending` on as it is rather than fail to parse it.
+            th.CustomType({"type": ["string", "array"], "items": {"type": "string"}}),
             title="Statuses",
             description=(
                 "Only leads with one of these statuses: `open`, `pending`, `lost` or a "
-                "conversion label's name. A list, or one comma-separated string."
+                "conversion label's name. A list, or one comma-separated string; as an "
+                'environment variable, `open,pending` or `["open","pending"]`.'
             ),
             examples=[["open", "pending"], "open,pending"],
         ),
@@ -218,16 +223,27 @@ class TapLeadTrackr(ConnectionTest, ConfigChecks):
                 "What becomes of the leads' personal data. `keep`: as LeadTrackr sends it. "
                 "`hash`: emails, phone numbers and first and last names (top-level, in "
                 "`userData` and `formData`) become the SHA-256 of their normalised value, "
-                "as ad platforms match them; `note` and the form's submitted and custom "
-                "fields are left out. `drop`: the same fields are null or left out."
+                "as ad platforms match them; `note`, the form's submitted and custom "
+                "fields and any `attributionData` key other than the click and cookie ids, "
+                "`conversionPage` and `consent` are left out. `drop`: the same fields are "
+                "null or left out."
             ),
             examples=list(PII_MODES),
         ),
     ).to_dict()
 
+    def __init__(self, *, state: object = None, **kwargs: t.Any) -> None:
+        # The SDK takes a state that is not an object for a file's name, or for no state.
+        if state is not None and not isinstance(state, (dict, str, PurePath)):
+            check_state(state)
+        super().__init__(state=state, **kwargs)  # type: ignore[arg-type]
+
     @override
     def discover_streams(self) -> list[Stream]:
-        return [LeadsStream(self), LeadTouchpointsStream(self)]
+        streams: list[Stream] = [LeadsStream(self), LeadTouchpointsStream(self)]
+        for stream in streams:
+            quiet_unhandled_error_line(stream.logger)
+        return streams
 
     @override
     def test_connection(self) -> None:
@@ -249,132 +265,29 @@ class TapLeadTrackr(ConnectionTest, ConfigChecks):
                 )
 
     @override
-    def review_config_errors(self, errors: list[str]) -> list[str]:
-        # The SDK checks types and ranges but not date formats or settings that
+    def settings_from_environment(self) -> dict[str, t.Any]:
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
+        settings, problems = settings_from_environment(schema)
+        self.environment_problems = tuple(problems)
+        if settings or problems:
+            self.logger.info(
+                "Settings from the environment: %s", ", ".join(sorted(settings)) or "none"
+            )
+        return settings
+
+    @override
+    def config_errors(self, config: dict[str, t.Any], validator: Validator) -> list[str]:
+        # JSON schema checks types and ranges but not date formats, URLs or settings that
         # depend on each other; a bad setting must stop the tap before any request.
-        return hide_private_values(errors + setting_errors(self.config), self.config)
+        return check_config(config, validator, self.environment_problems)
 
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:
+        # A state of another shape would fail somewhere in the sync, or silently restart it.
+        check_state(state)
         super().load_state(state)
-        # State written by other tools or versions may spell the bookmark differently;
-        # bookmarks are compared as strings, so bring it to the canonical spelling.
-        for stream_state in self.state.get("bookmarks", {}).values():
-            for partition in [stream_state, *stream_state.get("partitions", [])]:
-                value = partition.get("replication_key_value")
-                if isinstance(value, str) and partition.get("replication_key") == "createdAt":
-                    try:
-                        partition["replication_key_value"] = canonical_timestamp(value)
-                    except ValueError:
-                        msg = (
-                            f"The state's bookmark {value!r} is not an ISO 8601 timestamp. "
-                            "Correct it, or clear the state to start from `start_date`."
-                        )
-                        raise ValueError(msg) from None
-
-
-#: What an API key may hold: visible ASCII; white space around it is dropped (`api_key_of`).
-_API_KEY = re.compile(r"[!-~]+")
-
-
-def hide_private_values(errors: list[str], config: t.Mapping[str, t.Any]) -> list[str]:
-    """Errors without the values of `PRIVATE_SETTINGS`, which JSON schema's messages quote."""
-    for key in secret_values(config):
-        errors = [error.replace(repr(key), "<api_key>") for error in errors]
-    for setting in PRIVATE_SETTINGS:
-        if (value := config.get(setting)) not in (None, ""):
-            errors = [error.replace(repr(value), f"<{setting}>") for error in errors]
-    return errors
-
-
-def setting_errors(config: t.Mapping[str, t.Any]) -> list[str]:
-    """Problems with settings that JSON schema cannot express, each naming its setting."""
-    errors: list[str] = []
-    dates = {}
-    for setting in ("start_date", "end_date"):
-        if (value := config.get(setting)) in (None, ""):
-            continue
-        try:
-            dates[setting] = parse_timestamp(str(value))
-        except ValueError:
-            errors.append(f"`{setting}` is not an ISO 8601 date or date-time: {value!r}")
-    if len(dates) == 2 and dates["end_date"] <= dates["start_date"]:
-        errors.append(
-            f"`end_date` ({config['end_date']}) must be after `start_date` ({config['start_date']})"
-        )
-    statuses = config.get("statuses")
-    if statuses is not None and not isinstance(statuses, (str, list)):
-        errors.append(
-            f"`statuses` must be a list of strings or a comma-separated string: {statuses!r}"
-        )
-    elif isinstance(statuses, list) and not all(isinstance(item, str) for item in statuses):
-        errors.append(f"`statuses` must contain only strings: {statuses!r}")
-    elif statuses is not None and not status_list(statuses):
-        errors.append("`statuses` is set but names no status")
-    search = config.get("search")
-    if isinstance(search, str) and len(search.strip()) < 2:
-        errors.append("`search` must be at least 2 characters, not counting spaces around it")
-    projects = config.get("projects")
-    api_key = api_key_of(config)
-    if projects is not None and config.get("api_key") not in (None, ""):
-        errors.append(
-            "`api_key` and `projects` are both set: give `api_key` for one project or "
-            "`projects` for several, not both"
-        )
-    elif projects is not None:
-        errors += project_errors(projects)
-    elif not api_key:
-        errors.append(
-            "`api_key` is required: set it to the project's LeadTrackr API key "
-            "(or `projects` to several projects' names and keys)"
-        )
-    else:
-        errors += key_errors("`api_key`", api_key)
-    return errors
-
-
-def key_errors(setting: str, api_key: str) -> list[str]:
-    """What is wrong with an API key, never quoting it."""
-    if _API_KEY.fullmatch(api_key):
-        return []
-    # The HTTP library would refuse it with a message quoting the whole key.
-    return [
-        f"{setting} holds a space or a control character (the key is not shown): "
-        "copy it again from the LeadTrackr dashboard"
-    ]
-
-
-#: What a project's name may be: it goes into records, keys and log lines.
-_PROJECT_NAME = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def project_errors(projects: object) -> list[str]:
-    """Problems with `projects`, each naming the project by position and name, never a key."""
-    if not isinstance(projects, list) or not projects:
-        return ['`projects` must be a non-empty list of {"name": ..., "api_key": ...}']
-    errors: list[str] = []
-    seen: set[str] = set()
-    for position, project in enumerate(projects, start=1):
-        where = f"`projects` item {position}"
-        if not isinstance(project, dict):
-            errors.append(f'{where} is not an object {{"name": ..., "api_key": ...}}')
-            continue
-        if unknown := sorted(set(project) - {"name", "api_key"}):
-            errors.append(f"{where} has unknown fields: {', '.join(map(repr, unknown))}")
-        name = project.get("name")
-        if not isinstance(name, str) or not _PROJECT_NAME.fullmatch(name):
-            errors.append(f"{where} has the name {name!r}: a name is letters, digits, `_` or `-`")
-        elif name in seen:
-            errors.append(f"{where}: the name {name!r} is used twice; names must be unique")
-        else:
-            seen.add(name)
-            where = f"{where} ({name!r})"
-        key = project.get("api_key")
-        if not isinstance(key, str) or not key.strip():
-            errors.append(f"{where} has no `api_key`: set it to the project's LeadTrackr API key")
-        else:
-            errors += key_errors(f"{where}'s `api_key`", key.strip())
-    return errors
+        canonical_bookmarks(self.state)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ How a setting of `--about` becomes a Hub setting, as the Hub's own definitions o
 do (e.g. MeltanoLabs' tap-github): an object whose members are all plain typed values
 (`batch_config`) becomes one dotted setting per member (`batch_config.encoding.format`);
 any other object (`stream_maps`, free-form or with union-typed members) is one `object`
-setting. `number` is `decimal`, a string with `enum` is `options`, a `date-time` string
-is `date_iso8601`, a secret is `password` and `sensitive`.
+setting. `number` is `string` (Meltano 4.4 cannot pass a `decimal` set from the environment
+on to the tap, and the tap reads a number from text), a string with `enum` is `options`,
+a `date-time` string is `date_iso8601`, a secret is `password` and `sensitive`.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def _kind(schema: dict[str, t.Any]) -> str | None:
         return "date_iso8601"
     if json_type == "string" and schema.get("secret"):
         return "password"
-    return {"number": "decimal"}.get(json_type or "", json_type)
+    return {"number": "string"}.get(json_type or "", json_type)
 
 
 def expected_settings(about: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:

@@ -23,6 +23,7 @@ import pytest
 from tap_leadtrackr import privacy
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
 from tap_leadtrackr.schemas import LEAD_SCHEMA
+from tap_leadtrackr.tap import TapLeadTrackr
 from tests.conftest import SyncResult, config_for, run_tap
 from tests.test_reliability import break_page_with
 from tests.test_touchpoints import TOUCHPOINTS, catalog_selecting
@@ -318,6 +319,55 @@ def test_what_hash_mode_keeps(server: Sandbox) -> None:
         assert {key: hashed[lead_id][key] for key in kept} == {key: record[key] for key in kept}
     assert any(record["attributionData"] for record in hashed.values())
     assert any(record["channelFlow"] for record in hashed.values())
+
+
+#: `attributionData` as tags may send it: documented ids, consent, and keys nobody documented.
+ODD_ATTRIBUTION = {
+    "gclid": "Cj0KCQ-click",
+    "fbc": "fb.1.1700000000.AbC",
+    "msclkid": "",
+    "conversionPage": "https://example.nl/bedankt",
+    "consent": {"ad_storage": "granted", "analytics_storage": "denied", "visitor": "Zq Tracked"},
+    "email": "zq.tracked@example.org",
+    "utm_content": "Zq Visitor Name",
+    "client": {"phone": "+31 6 9999 0000"},
+}
+ATTRIBUTION_KEPT = {
+    "gclid": "Cj0KCQ-click",
+    "fbc": "fb.1.1700000000.AbC",
+    "msclkid": "",
+    "conversionPage": "https://example.nl/bedankt",
+    "consent": {"ad_storage": "granted", "analytics_storage": "denied"},
+}
+
+
+@pytest.mark.parametrize("mode", ["hash", "drop"])
+def test_attribution_data_keeps_only_its_documented_keys(mode: str) -> None:
+    leads = generate_leads(5, seed=16)
+    leads[0]["attributionData"] = copy.deepcopy(ODD_ATTRIBUTION)
+    leads[1]["attributionData"] = {"consent": "granted", "gbraid": "g-1"}
+    leads[2]["attributionData"] = {"consent": None}
+    with Sandbox(Project(leads)) as server:
+        kept = leads_of(sync(server, pii=mode))
+        keep = leads_of(sync(server))
+
+    assert kept[leads[0]["id"]]["attributionData"] == ATTRIBUTION_KEPT
+    assert kept[leads[1]["id"]]["attributionData"] == {"consent": None, "gbraid": "g-1"}
+    assert kept[leads[2]["id"]]["attributionData"] == {"consent": None}
+    assert keep[leads[0]["id"]]["attributionData"] == ODD_ATTRIBUTION
+    for lead in leads[3:]:
+        assert kept[lead["id"]]["attributionData"] == lead["attributionData"]
+
+
+def test_the_schema_and_the_setting_say_what_attribution_data_keeps() -> None:
+    attribution = LEAD_SCHEMA.to_dict()["properties"]["attributionData"]
+    pii = TapLeadTrackr.config_jsonschema["properties"]["pii"]["description"]
+
+    assert "leaving out any other key" in attribution["description"]
+    assert set(attribution["properties"]) == set(privacy.ATTRIBUTION_DATA_KEPT) | {"consent"}
+    assert "conversionPage" in privacy.ATTRIBUTION_DATA_KEPT
+    assert set(attribution["properties"]["consent"]["properties"]) == privacy.CONSENT_KEPT
+    assert "any `attributionData` key other than" in pii
 
 
 def test_keep_is_the_output_without_the_setting(

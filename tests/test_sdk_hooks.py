@@ -88,7 +88,19 @@ def test_each_sdk_hook_is_still_there(sdk_class: type, name: str, why: str) -> N
         instance = bare_tap if issubclass(sdk_class, Tap) else bare_stream
         assert hasattr(instance, name), f"singer-sdk {SDK_VERSION} no longer has {owner} {used_for}"
         return
-    sdk_member = getattr(sdk_class, name, None)
+    # Statically: a class property (`_env_var_config`) would run if fetched.
+    sdk_member = inspect.getattr_static(sdk_class, name, None)
+    if isinstance(ours, property):
+        # Overridden by a property: the SDK's member must still be one, not a method.
+        assert sdk_member is not None, f"singer-sdk {SDK_VERSION} no longer has {owner} {used_for}"
+        assert not inspect.isfunction(sdk_member), (
+            f"singer-sdk {SDK_VERSION} made {owner} a method; {HOOKS_FILE} overrides it as a "
+            f"property {used_for}"
+        )
+        assert hasattr(sdk_member, "__get__"), f"{owner} is no longer a property {used_for}"
+        return
+    if isinstance(sdk_member, (classmethod, staticmethod)):
+        sdk_member = sdk_member.__func__
     assert callable(sdk_member), f"singer-sdk {SDK_VERSION} no longer has {owner} {used_for}"
     assert parameters(sdk_member) == parameters(ours), (
         f"singer-sdk {SDK_VERSION} changed the signature of {owner} to "

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from singer_sdk.helpers.capabilities import BATCH_CONFIG, FLATTENING_CONFIG, STREAM_MAPS_CONFIG
 
@@ -98,3 +99,59 @@ def test_the_job_has_a_daily_schedule_for_orchestrators(meltano: Meltano) -> Non
         "tap-leadtrackr target-duckdb",
         "dbt-duckdb:build",
     ]
+
+
+def test_settings_in_every_form_their_description_offers_reach_the_tap(meltano: Meltano) -> None:
+    # `statuses` comma-separated, a number as text (`request_timeout`, which Meltano
+    # cannot pass as a decimal) and a boolean, each from the environment.
+    with Sandbox(Project(generate_leads(300, seed=32))) as sandbox:
+        env = sandbox_env(
+            sandbox,
+            TAP_LEADTRACKR_STATUSES="open,lost",
+            TAP_LEADTRACKR_REQUEST_TIMEOUT="2.5",
+            TAP_LEADTRACKR_FBP_EXISTS="false",
+        )
+        dumped = json.loads(meltano("invoke", "--dump=config", "tap-leadtrackr", env=env).stdout)
+        run = meltano("invoke", "tap-leadtrackr", env=env)
+        requests = lead_requests(sandbox)
+        expected = {
+            lead["id"]
+            for lead in sandbox.project.leads
+            if lead["status"] in ("open", "lost") and not (lead["attributionData"] or {}).get("fbp")
+        }
+
+    assert dumped["statuses"] == "open,lost"
+    assert {(r.params["status"], r.params["fbp[exists]"]) for r in requests} == {
+        ("open,lost", "false")
+    }
+    messages = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert {
+        m["record"]["id"] for m in messages if m["type"] == "RECORD" and m["stream"] == "leads"
+    } == expected
+
+
+@pytest.mark.parametrize(
+    ("settings", "message", "level"),
+    [
+        ({"TAP_LEADTRACKR_API_KEY": "not-the-key"}, "rejected the API key", "info"),
+        ({"TAP_LEADTRACKR_API_KEY": "not-the-key"}, "rejected the API key", "warning"),
+        ({"TAP_LEADTRACKR_SEARCH": "a"}, "`search` must be at least 2 characters", "warning"),
+    ],
+    ids=["refused key at info (the default)", "refused key at warning", "bad setting"],
+)
+def test_a_fatal_error_shows_through_meltano_as_one_error_line(
+    meltano: Meltano, tmp_path: Path, settings: dict[str, str], message: str, level: str
+) -> None:
+    with Sandbox(Project(generate_leads(20, seed=33))) as sandbox:
+        env = sandbox_env(
+            sandbox, MELTANO_CLI_LOG_LEVEL=level, TARGET_JSONL_DESTINATION_PATH=tmp_path, **settings
+        )
+        run = meltano("run", "tap-leadtrackr", "target-jsonl", env=env, check=False)
+
+    assert run.returncode != 0
+    log = run.stdout + run.stderr
+    errors = [line for line in log.splitlines() if "[error" in line and "meltano " not in line]
+    assert len(errors) == 1, log[-5000:]
+    assert message in errors[0]
+    assert "Traceback" not in log
+    assert "not-the-key" not in log
