@@ -177,9 +177,7 @@ class InstantProof:
 
 def sort_value(value: object) -> object:
     """A value as loosely as a server's collation might compare it (case, accents, marks)."""
-    if isinstance(value, str):
-        text = unicodedata.normalize("NFKD", value).casefold()
-        return "".join(char for char in text if char.isalnum()) or None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return value
+    if not isinstance(value, str):
+        return value
+    text = unicodedata.normalize("NFKD", value).casefold()
+    return "".join(char for char in text if char.isalnum()) or None

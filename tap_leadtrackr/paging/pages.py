@@ -77,17 +77,12 @@ class Pages:
     and a short page can be told from the last one.
     """
 
-    def __init__(
-        self,
-        fetch: Fetch,
-        page_size: int,
-        log: t.Callable[..., None],
-        cancelled: threading.Event | None = None,
-    ) -> None:
+    def __init__(self, fetch: Fetch, page_size: int, log: t.Callable[..., None]) -> None:
         self.fetch = fetch
         self.log = log
-        self.cancelled = cancelled
-        self._size = [page_size]
+        #: Set once the read has stopped: requests still waiting to retry give up.
+        self.stopped = threading.Event()
+        self._size = page_size
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         #: How many leads the first page of the read counted: for the progress lines.
@@ -96,7 +91,7 @@ class Pages:
     @property
     def size(self) -> int:
         """Leads per page, as the server serves them."""
-        return self._size[0]
+        return self._size
 
     def get(
         self,
@@ -109,7 +104,7 @@ class Pages:
     ) -> Page:
         """Fetch one checked page (of `size` leads unless `limit` says otherwise)."""
         ask = PageRequest(since=since, until=until, page=page, sort=sort, limit=limit or self.size)
-        got = self.fetch(ask, self.cancelled)
+        got = self.fetch(ask, self.stopped)
         if self.first_total is None and ask.limit > 1:
             self.first_total = got.total
         served = served_page_size(got)
@@ -124,7 +119,7 @@ class Pages:
                         served,
                         level=logging.WARNING,
                     )
-                    self._size[0] = served
+                    self._size = served
         return got
 
     def confirms_cap(self, ask: PageRequest) -> bool:
@@ -132,7 +127,7 @@ class Pages:
 
         If it is empty, the short page was the last, and the envelope overstated the rest.
         """
-        after = self.fetch(replace(ask, page=ask.page + 1), self.cancelled)
+        after = self.fetch(replace(ask, page=ask.page + 1), self.stopped)
         return bool(after.records)
 
     def warn_once(self, message: str, *args: object) -> None:
@@ -149,13 +144,6 @@ class Pages:
         Neither `hasMore` nor `total` decides: a server may overstate them, or understate.
         """
         return len(page.records) < min(page.request.limit, self.size)
-
-    def stopped_by(self, cancelled: threading.Event) -> Pages:
-        """The same pages (one page size), whose requests stop once `cancelled` is set."""
-        pages = Pages(self.fetch, self.size, self.log, cancelled)
-        pages._size, pages._lock, pages._warned = self._size, self._lock, self._warned
-        pages.first_total = self.first_total
-        return pages
 
 
 def served_page_size(page: Page) -> int | None:
