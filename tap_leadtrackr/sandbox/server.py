@@ -270,7 +270,9 @@ class Sandbox:
         if delete_count > 0:
             project.delete_leads(project.pick_ids(delete_count, faults.delete_from, seed=number))
         insert_count = faults.inserts_after(number)
-        if insert_count > 0 and faults.insert_stamp == "past":
+        if insert_count > 0 and faults.insert_stamp == "tied":
+            project.add_leads(insert_count, created_at=project.busiest_instant())
+        elif insert_count > 0 and faults.insert_stamp == "past":
             project.add_leads(insert_count, created_at=project.instant_between(seed=number))
         elif insert_count > 0:
             project.add_leads(insert_count, tied=faults.insert_tied)
@@ -289,6 +291,7 @@ def _get_leads(
         request_number=number,
     )
     total += faults.overstate_total
+    total = max(0, total - faults.understate_total)
     total_pages = -(-total // served)
     has_more = request.page < total_pages
     if faults.has_more == "stuck_true":
