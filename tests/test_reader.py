@@ -235,6 +235,7 @@ def test_the_cursor_drops_the_leads_it_emitted_at_its_instant_only() -> None:
 
 
 def read_the_instant(api: API, instant: str, page_size: int = 100) -> list[dict]:
+    # `page_size` does not matter: an instant is read in the largest pages.
     return everything(api, read_instant(api.pages(page_size), instant, Cursor(None)))
 
 
@@ -381,19 +382,135 @@ def test_runs_are_noted_for_names_only() -> None:
     assert {"email", "lastName", "firstName"} == NAME_FIELDS
 
 
-def test_a_quiet_run_of_answers_shows_an_instant_whole_only_once_the_list_ended() -> None:
+def test_a_run_of_answers_shows_an_instant_whole_once_it_holds_the_length_a_pass_showed():
     proof = InstantProof()
-    first = page_of(["a", "b", "c", "d"], page=1, total=6)
-    second = page_of(["e", "f"], page=2, total=6)
-    assert not proof.shows_all(first, ended=False)
-    assert proof.shows_all(second, ended=True)
-    # Another total starts the count again.
+    first = page_of(["a", "b", "c", "d"], page=1, total=99)
+    again = page_of(["c", "e"], page=2, total=99)
+    again.records[0]["id"] = first.records[2]["id"]
+    # Neither `total` (here overstated) nor a page alone says how many there are.
+    assert not proof.take(first, "email", ended=False)
+    assert not proof.take(again, "email", ended=True)
+    # Pages 1 and 2 show a list of 6, of which the run holds 5: not yet.
+    assert not proof.take_pass([first, again])
+    assert proof.length == 6
+    assert proof.take(page_of(["f"], page=2, total=99), "email", ended=True)
+    # Another total starts the run again, and forgets the length.
+    assert not proof.take(page_of(["g"], page=3, total=98), "email", ended=True)
+    assert proof.length is None
+    # An understated total does not end the read early either.
     proof = InstantProof()
-    assert not proof.shows_all(first, ended=False)
-    assert not proof.shows_all(page_of(["e", "f"], page=2, total=7), ended=True)
-    # An understated total is not enough while the list goes on.
-    proof = InstantProof()
-    assert not proof.shows_all(page_of(["a", "b", "c", "d"], page=1, total=4), ended=False)
+    assert not proof.take(page_of(["a", "b", "c", "d"], page=1, total=3), "email", ended=False)
+
+
+def test_pages_that_share_no_lead_split_the_list_between_them() -> None:
+    first, second = page_of(["a", "b", "c", "d"], total=6), page_of(["e", "f"], page=2, total=6)
+
+    def shows(pages: list) -> bool:
+        proof = InstantProof()
+        for page in pages:
+            if page is not None:
+                proof.take(page, "email", ended=False)
+        return proof.take_pass(pages)
+
+    assert shows([first, second])
+    # A page missing, read twice over (a lead on two), of another total or too short.
+    assert not shows([first, None])
+    assert not shows([])
+    again = page_of(["d", "f"], page=2, total=6)
+    again.records[0]["id"] = first.records[-1]["id"]
+    assert not shows([first, again])
+    assert not shows([first, page_of(["e", "f"], page=2, total=7)])
+    assert not shows([page_of(["a", "b", "c"], total=6), second])
+    assert not shows([first, page_of(["e", "f", "g", "h"], page=2, total=6)])
+    assert shows([page_of(["a"], total=6)])
+
+
+def test_an_overstated_count_and_ties_on_every_name_are_shown_whole_by_one_clean_pass() -> None:
+    # No name tells the leads apart and `total` is wrong: a pass whose pages share no
+    # lead still splits the list between them.
+    alike = {"email": None, "firstName": None, "lastName": None}
+    project, instant = tied_project(700, 250, seed=33, **alike)
+    api = API(project, Faults(overstate_total=500))
+    assert len(read_the_instant(api, instant)) == 250
+    assert len(api.asked) <= 4
+
+
+def test_an_instant_is_read_in_the_largest_pages_whatever_the_page_size() -> None:
+    project, instant = tied_project(400, 60, seed=34)
+    api = API(project, Faults(tie_order="per_offset"))
+    assert len(read_the_instant(api, instant, page_size=1)) == 60
+    assert [(ask.page, ask.limit) for ask in api.asked] == [(1, 100)]
+
+
+def assert_read_whole_or_refused(api: API, instant: str, page_size: int = 100) -> None:
+    """Every lead of `instant` that is still there was yielded, or the read said it could not."""
+    before = {lead["id"] for lead in api.sandbox.project.leads if lead["createdAt"] == instant}
+    try:
+        read = everything(api, read_instant(api.pages(page_size), instant, Cursor(None)))
+    except UnreadableInstantError:
+        return
+    stayed = before & {lead["id"] for lead in api.sandbox.project.leads}
+    missed = stayed - {lead["id"] for lead in read}
+    assert not missed, (
+        f"read_instant returned after {len(api.asked)} requests "
+        f"({[(ask.sort, ask.page) for ask in api.asked]}) without lead(s) {sorted(missed)}, "
+        "which existed throughout"
+    )
+
+
+@pytest.mark.parametrize(("tie_order", "seed"), [("per_offset", 0), ("per_request", 1)])
+def test_an_understated_total_ends_a_read_of_pages_in_two_orders_early(tie_order, seed) -> None:
+    # The count is 30 short (a cached count). The first order's pages overlap (ties change
+    # with the request); the run of one `total` goes on into the second order's pages and
+    # reaches 220 distinct leads with pages of the second order still unread.
+    project, instant = tied_project(600, 250, seed=seed)
+    faults = Faults(understate_total=30, tie_order=tie_order)
+    assert_read_whole_or_refused(API(project, faults), instant)
+
+
+INSTANT = "2026-05-05T10:00:00.000Z"
+
+
+def case_variant_emails(shift: int) -> Project:
+    """15 leads of one instant whose emails a case-sensitive (binary) collation splits.
+
+    In the server's order: A0..A3, the pair "Bob@x.com", a00..a04, "bob@x.com", d00..d02.
+    With pages of 5, the pair straddles pages 1 and 2, and "bob@x.com" is alone mid-page 3.
+    """
+    leads = generate_leads(15 + shift, seed=1)[shift:]
+    emails = [
+        *(f"A{i}@x.com" for i in range(4)),
+        "Bob@x.com",
+        "Bob@x.com",
+        *(f"a{i:02d}@x.com" for i in range(5)),
+        "bob@x.com",
+        *(f"d{i:02d}@x.com" for i in range(3)),
+    ]
+    for lead, email in zip(leads, emails, strict=True):
+        lead.update(createdAt=INSTANT, email=email)
+    return Project(leads)
+
+
+@pytest.mark.parametrize("shift", [1, 6])
+def test_a_case_sensitive_collation_makes_a_value_seen_whole_that_was_not(shift) -> None:
+    # No lead changes. The server orders emails byte by byte (MongoDB's and PostgreSQL's
+    # "C" default), serves 5 a page, and reorders equal ones on every request. "bob@x.com"
+    # seen alone mid-page must not count for "Bob@x.com", whose pair straddles pages 1
+    # and 2 and may swap between the two requests.
+    api = API(case_variant_emails(shift), Faults(tie_order="per_request", page_cap=5))
+    for _ in range(shift):
+        # Other requests first: the server's reordering follows its request count.
+        api.sandbox.answer("/api/leads/getLeads", {"limit": 1})
+    assert_read_whole_or_refused(api, INSTANT)
+
+
+def test_a_range_that_ends_on_a_shared_instant_asks_for_no_empty_range() -> None:
+    # A strict server may answer 400 to `createdAt[gte]` after `createdAt[lte]`.
+    project, instant = tied_project(600, 250, seed=1)
+    api = API(project)
+    leads = everything(api, read_keyset(api.pages(100), None, instant))
+    assert len(leads) == len([lead for lead in project.leads if lead["createdAt"] <= instant])
+    assert not [ask for ask in api.asked if ask.since and ask.until and ask.since > ask.until]
 
 
 def test_sort_values_compare_as_loosely_as_a_collation_might() -> None:

@@ -80,6 +80,12 @@ class Faults:
         " random choice among the largest group of leads sharing one createdAt (tied)",
         DELETE_FROM,
     )
+    rate_every: int = _knob(
+        0,
+        "after every k-th API request, rate_count leads of the largest group sharing one"
+        " createdAt are rated: open becomes lost, anything else open (as sales teams do)",
+    )
+    rate_count: int = _knob(0, "how many leads one rating round changes")
     tie_order: str = _knob(
         "fixed",
         "order of leads tied on the sort field: fixed, reshuffled on every request"

@@ -22,7 +22,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from tap_leadtrackr.sandbox.data import generate_leads
 from tap_leadtrackr.sandbox.faults import Faults
 from tap_leadtrackr.sandbox.project import Project
-from tap_leadtrackr.sandbox.query import BadRequest, parse_lead_lookup, parse_leads_request
+from tap_leadtrackr.sandbox.query import (
+    BadRequest,
+    LeadLookup,
+    parse_lead_lookup,
+    parse_leads_request,
+)
 
 DEFAULT_API_KEY = "sandbox-key"
 """The key a sandbox accepts unless told otherwise (a sandbox key, fine to print)."""
@@ -264,7 +269,10 @@ class Sandbox:
             return _message(400, error.message)
 
     def _after_answer(self, number: int) -> None:
-        """Make the data changes scheduled after API request `number`: deletion, then insertion."""
+        """Make the data changes scheduled after API request `number`.
+
+        The deletion comes first, then the insertion, then the ratings.
+        """
         faults, project = self.faults, self.project
         delete_count = faults.deletes_after(number)
         if delete_count > 0:
@@ -276,6 +284,11 @@ class Sandbox:
             project.add_leads(insert_count, created_at=project.instant_between(seed=number))
         elif insert_count > 0:
             project.add_leads(insert_count, tied=faults.insert_tied)
+        if faults.rate_every > 0 and number % faults.rate_every == 0:
+            for lead_id in project.pick_ids(faults.rate_count, "tied", seed=number):
+                lead = project.find(LeadLookup("id", lead_id))
+                status = json.loads(lead)["status"] if lead else None
+                project.update_lead(lead_id, status="lost" if status == "open" else "open")
 
 
 def _get_leads(
