@@ -25,7 +25,7 @@ from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import PageContext
 
-from tap_leadtrackr.paging import ContractError, Fetch, Page, PageRequest, Pages
+from tap_leadtrackr.paging import MAX_LIMIT, ContractError, Fetch, Page, PageRequest, Pages
 from tap_leadtrackr.projects import AccessRefusedError, PerProject, api_key_of, project_keys
 from tap_leadtrackr.redaction import hide_queries_in_http_logs, redact
 from tap_leadtrackr.sdk_hooks import FastRecordMessages, PageCheckpoints
@@ -43,7 +43,7 @@ if t.TYPE_CHECKING:
 #: Where LeadTrackr's API lives (the default of `api_url`).
 DEFAULT_API_URL = "https://app.leadtrackr.io"
 #: The API's largest page; the default, since fewer requests is the point.
-MAX_PAGE_SIZE = 100
+MAX_PAGE_SIZE = MAX_LIMIT
 
 
 class LeadTrackrStream(PageCheckpoints, FastRecordMessages, PerProject, RESTStream[PageRequest]):

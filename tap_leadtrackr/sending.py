@@ -1,7 +1,7 @@
 """Sending one request to LeadTrackr: retries, back-off, `Retry-After`, requests in flight.
 
-Every thread reading a stream sends through one `Sender`: they share its rate-limit pause
-(a 429 binds the client, not the request that met it) and its slots (at most
+Every thread reading a stream sends through one `Sender`: they share its pause (a
+`Retry-After` binds the client, not the request that met it) and its slots (at most
 `max_parallel_requests` requests in flight, halved after a 429).
 """
 
@@ -114,8 +114,9 @@ class Sender:
         cancelled = cancelled or threading.Event()
         waited_until = None
         for attempt in range(1, self.max_retries + 2):
-            self.wait_for_rate_limit(cancelled, waited_until)
             with self.slots.taken(cancelled) as parallelism:
+                # In the slot: a pause begun while this thread waited for one holds it too.
+                self.wait_for_rate_limit(cancelled, waited_until)
                 try:
                     # Not followed: a redirect would carry the API key header to another host.
                     response = self.session.send(
@@ -126,6 +127,13 @@ class Sender:
                     return read(response)
                 except TRANSIENT_ERRORS as exc:
                     error, failure = exc, describe_failure(exc)
+                wait = self.retry_wait(error, attempt)
+                response_ = error.response if isinstance(error, RetriableAPIError) else None
+                if retry_after_seconds(response_) is not None:
+                    # Before the slot is freed: no other thread may slip a request in.
+                    waited_until = self.hold_all(wait)
+                if is_rate_limit(response_):
+                    self.slots.halve(parallelism)
             # Out of the handler, so that no exception chain (which holds the URL with its
             # filter values) reaches a log.
             if not self._answered and is_unreachable(error) and attempt >= UNREACHABLE_TRIES:
@@ -140,7 +148,6 @@ class Sender:
                     f"{self.max_retries}); last failure: {failure}."
                 )
                 raise RetriesExhaustedError(msg)
-            wait = self.retry_wait(error, attempt)
             self.log(
                 "%s failed (%s); try %d of %d in %.1f s",
                 what[0].upper() + what[1:],
@@ -150,9 +157,6 @@ class Sender:
                 wait,
                 level=logging.WARNING,
             )
-            if isinstance(error, RetriableAPIError) and is_rate_limit(error.response):
-                self.slots.halve(parallelism)
-                waited_until = self.hold_all(wait)
             self.sleep(wait, cancelled)
             if cancelled.is_set():
                 raise FetchCancelledError(what)

@@ -148,7 +148,18 @@ class LeadsStream(LeadTrackrStream):
     ) -> dict[str, t.Any]:
         # Brackets go percent-encoded, as RFC 3986 wants; `check_page` stops the sync
         # if a server ever ignored the range because of that.
-        return {**super().get_url_params(context, next_page_token), **self.filters}
+        params = {**super().get_url_params(context, next_page_token), **self.filters}
+        ask = next_page_token
+        if ask is not None and ask.since is not None and ask.since == ask.until:
+            # A shared instant is read whatever the status, and filtered here: leads rated
+            # while it is read would join or leave the list its proofs count on.
+            params.pop(FILTER_PARAMETERS["statuses"], None)
+        return params
+
+    @cached_property
+    def statuses(self) -> frozenset[str]:
+        """The statuses of `statuses`; empty without the filter."""
+        return frozenset(status_list(self.config.get("statuses")))
 
     @cached_property
     def filters(self) -> dict[str, str]:
@@ -219,6 +230,8 @@ class LeadsStream(LeadTrackrStream):
 
     @override
     def prepare_records(self, records: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        if self.statuses:
+            records = [lead for lead in records if lead.get("status") in self.statuses]
         protect_leads(records, self.config.get("pii"))
         for lead in records:
             self.shape(lead)

@@ -242,3 +242,35 @@ def test_a_retry_after_met_by_a_refused_project_holds_the_next_one(monkeypatch) 
     assert min(r.received_at for r in seconds) - the_429.received_at >= 0.95
     assert {r["project"] for r in result.records} >= {"second"}
     assert "`first`" in str(result.error)
+
+
+# Leads rated while a shared instant is read, under `statuses`. ----------------------------------
+
+
+@pytest.mark.parametrize("tie_order", ["fixed", "per_request"])
+def test_leads_rated_in_and_out_of_statuses_while_an_instant_is_read_lose_no_other(
+    tie_order, monkeypatch
+) -> None:
+    # Under `statuses`, a lead rated into the filter joins the list a shared instant's
+    # proofs count, as an insertion would. The instant is read whatever the status, and
+    # filtered in the tap: every lead open all along comes, rated ones or not.
+    project = with_tied_group(900, 250, seed=96)
+    rated: set[int] = set()
+    update = Project.update_lead
+
+    def record(self, lead_id, **fields):
+        rated.add(lead_id)
+        return update(self, lead_id, **fields)
+
+    monkeypatch.setattr(Project, "update_lead", record)
+    open_before = {lead["id"] for lead in project.leads if lead["status"] == "open"}
+    faults = Faults(rate_every=1, rate_count=3, tie_order=tie_order)
+    with Sandbox(project, faults=faults) as server:
+        result = run_tap(config_for(server, statuses="open"))
+        instant_asks = instant_requests(server)
+
+    assert instant_asks, "the tie group was read on its own"
+    assert all("status" not in r.params for r in instant_asks)
+    assert open_before - rated <= set(result.ids)
+    assert {r["status"] for r in result.records} == {"open"}
+    assert len(result.ids) == len(set(result.ids))

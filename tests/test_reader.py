@@ -8,8 +8,10 @@ under mutation testing.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
+import time
 import typing as t
 from collections import Counter
 
@@ -32,9 +34,11 @@ from tap_leadtrackr.paging import (
     served_page_size,
     sort_value,
     window_cuts,
+    windows,
 )
 from tap_leadtrackr.sandbox import Faults, Project, Sandbox, generate_leads
 from tap_leadtrackr.sandbox.server import LEADS_PATH
+from tap_leadtrackr.sending import FetchCancelledError
 
 
 class API:
@@ -45,6 +49,7 @@ class API:
         self.asked: list[PageRequest] = []
         self.lock = threading.Lock()
         self.logged: list[str] = []
+        self.levels: list[int] = []
 
     def fetch(self, ask: PageRequest, cancelled: threading.Event | None = None) -> Page:
         params = {"page": ask.page, "limit": ask.limit, "sort": ask.sort}
@@ -61,8 +66,9 @@ class API:
             ask, data["leads"], data["total"], data["totalPages"], data["hasMore"], data["limit"]
         )
 
-    def log(self, message: str, *args: object, **kwargs: object) -> None:
+    def log(self, message: str, *args: object, level: int = logging.INFO) -> None:
         self.logged.append(message % args)
+        self.levels.append(level)
 
     def pages(self, page_size: int = 100) -> Pages:
         return Pages(self.fetch, page_size, self.log)
@@ -135,7 +141,11 @@ def test_a_page_that_is_not_full_ends_the_read_whatever_the_envelope_says() -> N
     assert len(leads) == 250
     # The last page says more follow: one request checks the page after it.
     assert len(api.asked) <= 4
-    assert sum("hasMore: true" in line for line in api.logged) == 1
+    assert api.logged == [
+        "LeadTrackr said more leads follow (`hasMore: true`, `total` 53) on a page of 52 "
+        "leads where it serves 100: the read ends here, as the page is not full."
+    ]
+    assert api.levels == [logging.WARNING]
 
 
 def test_a_full_last_page_is_followed_by_one_that_shows_the_end() -> None:
@@ -156,7 +166,11 @@ def test_a_cap_shown_by_short_pages_is_learned_once_and_asked_for() -> None:
     leads = everything(api, read_keyset(pages, None, None))
     assert len(leads) == 500
     assert pages.size == 40
-    assert sum("serves 40 leads a page where 100" in line for line in api.logged) == 1
+    assert api.logged == [
+        "LeadTrackr serves 40 leads a page where 100 were asked for; asking for 40 from now on."
+    ]
+    assert api.levels == [logging.WARNING]
+    assert pages.first_total == 500
     assert [ask.limit for ask in api.asked[:2]] == [100, 100]
     assert {ask.limit for ask in api.asked[2:]} == {40}
 
@@ -164,6 +178,17 @@ def test_a_cap_shown_by_short_pages_is_learned_once_and_asked_for() -> None:
 def test_a_cap_said_in_the_envelope_is_taken_at_its_word() -> None:
     page = Page(PageRequest(limit=100), [{"id": 1}] * 30, 500, 17, True, 30)
     assert served_page_size(page) == 30
+    assert served_page_size(Page(PageRequest(limit=100), [], 500, 17, True, 1)) == 1
+    assert served_page_size(Page(PageRequest(limit=100), [], 500, 17, True, 0)) is None
+
+
+def test_a_cap_is_confirmed_by_the_very_next_page() -> None:
+    # Two pages of 40 and 30: the page after the first holds leads, the one after it not.
+    project = Project(generate_leads(70, seed=8))
+    api = API(project, Faults(page_cap=40))
+    leads = everything(api, read_keyset(api.pages(), None, None))
+    assert len(leads) == 70
+    assert [(ask.page, ask.limit) for ask in api.asked[:2]] == [(1, 100), (2, 100)]
 
 
 def test_a_short_page_teaches_no_size_when_one_signal_says_it_is_the_last() -> None:
@@ -172,6 +197,7 @@ def test_a_short_page_teaches_no_size_when_one_signal_says_it_is_the_last() -> N
     assert served_page_size(Page(ask, [lead] * 30, 230, 3, False, 100)) is None
     assert served_page_size(Page(ask, [lead] * 30, 230, 3, True, 100)) is None
     assert served_page_size(Page(ask, [lead] * 30, 231, 3, True, 100)) == 30
+    assert served_page_size(Page(ask, [lead], 231, 3, True, 100)) == 1
     assert served_page_size(Page(ask, [], 500, 5, True, 100)) is None
     assert served_page_size(Page(ask, [lead] * 100, 500, 5, True, None)) is None
 
@@ -209,6 +235,7 @@ def test_the_cursor_drops_the_leads_it_emitted_at_its_instant_only() -> None:
 
 
 def read_the_instant(api: API, instant: str, page_size: int = 100) -> list[dict]:
+    # `page_size` does not matter: an instant is read in the largest pages.
     return everything(api, read_instant(api.pages(page_size), instant, Cursor(None)))
 
 
@@ -265,8 +292,9 @@ def test_an_instant_no_answer_shows_whole_fails_after_every_pass() -> None:
     project, instant = tied_project(600, 250, seed=17, **alike)
     faults = Faults(tie_order="per_request", delete_every=1, delete_count=1, delete_from="tied")
     api = API(project, faults)
-    with pytest.raises(UnreadableInstantError, match=f"createdAt {instant}"):
+    with pytest.raises(UnreadableInstantError, match=f"createdAt {instant}") as failed:
         read_the_instant(api, instant)
+    assert f"after {len(api.asked)} requests in every order" in str(failed.value)
     firsts = [ask.sort for ask in api.asked if ask.page == 1]
     assert firsts == list(TIE_ORDERS) * TIE_PASSES
     # Each pass asks at most as many pages as the leads seen fill, plus two, twice.
@@ -285,7 +313,10 @@ def test_a_server_that_sends_the_same_page_again_is_not_walked_forever() -> None
     api = API(project)
     original = api.fetch
 
+    asked: list[PageRequest] = []
+
     def first_page_only(ask: PageRequest, cancelled=None) -> Page:
+        asked.append(ask)
         return original(
             PageRequest(since=ask.since, until=ask.until, sort=ask.sort, limit=ask.limit), cancelled
         )
@@ -293,6 +324,7 @@ def test_a_server_that_sends_the_same_page_again_is_not_walked_forever() -> None
     api.fetch = first_page_only  # type: ignore[method-assign]
     with pytest.raises(UnreadableInstantError):
         read_the_instant(api, instant)
+    assert [ask.sort for ask in asked if ask.page == 1] == list(TIE_ORDERS) * TIE_PASSES
     # The same leads on every page of an order: a pass stops one page past what the
     # leads seen fill.
     assert len(api.asked) <= TIE_PASSES * len(TIE_ORDERS) * (math.ceil(250 / 100) + 1)
@@ -350,19 +382,135 @@ def test_runs_are_noted_for_names_only() -> None:
     assert {"email", "lastName", "firstName"} == NAME_FIELDS
 
 
-def test_a_quiet_run_of_answers_shows_an_instant_whole_only_once_the_list_ended() -> None:
+def test_a_run_of_answers_shows_an_instant_whole_once_it_holds_the_length_a_pass_showed():
     proof = InstantProof()
-    first = page_of(["a", "b", "c", "d"], page=1, total=6)
-    second = page_of(["e", "f"], page=2, total=6)
-    assert not proof.shows_all(first, ended=False)
-    assert proof.shows_all(second, ended=True)
-    # Another total starts the count again.
+    first = page_of(["a", "b", "c", "d"], page=1, total=99)
+    again = page_of(["c", "e"], page=2, total=99)
+    again.records[0]["id"] = first.records[2]["id"]
+    # Neither `total` (here overstated) nor a page alone says how many there are.
+    assert not proof.take(first, "email", ended=False)
+    assert not proof.take(again, "email", ended=True)
+    # Pages 1 and 2 show a list of 6, of which the run holds 5: not yet.
+    assert not proof.take_pass([first, again])
+    assert proof.length == 6
+    assert proof.take(page_of(["f"], page=2, total=99), "email", ended=True)
+    # Another total starts the run again, and forgets the length.
+    assert not proof.take(page_of(["g"], page=3, total=98), "email", ended=True)
+    assert proof.length is None
+    # An understated total does not end the read early either.
     proof = InstantProof()
-    assert not proof.shows_all(first, ended=False)
-    assert not proof.shows_all(page_of(["e", "f"], page=2, total=7), ended=True)
-    # An understated total is not enough while the list goes on.
-    proof = InstantProof()
-    assert not proof.shows_all(page_of(["a", "b", "c", "d"], page=1, total=4), ended=False)
+    assert not proof.take(page_of(["a", "b", "c", "d"], page=1, total=3), "email", ended=False)
+
+
+def test_pages_that_share_no_lead_split_the_list_between_them() -> None:
+    first, second = page_of(["a", "b", "c", "d"], total=6), page_of(["e", "f"], page=2, total=6)
+
+    def shows(pages: list) -> bool:
+        proof = InstantProof()
+        for page in pages:
+            if page is not None:
+                proof.take(page, "email", ended=False)
+        return proof.take_pass(pages)
+
+    assert shows([first, second])
+    # A page missing, read twice over (a lead on two), of another total or too short.
+    assert not shows([first, None])
+    assert not shows([])
+    again = page_of(["d", "f"], page=2, total=6)
+    again.records[0]["id"] = first.records[-1]["id"]
+    assert not shows([first, again])
+    assert not shows([first, page_of(["e", "f"], page=2, total=7)])
+    assert not shows([page_of(["a", "b", "c"], total=6), second])
+    assert not shows([first, page_of(["e", "f", "g", "h"], page=2, total=6)])
+    assert shows([page_of(["a"], total=6)])
+
+
+def test_an_overstated_count_and_ties_on_every_name_are_shown_whole_by_one_clean_pass() -> None:
+    # No name tells the leads apart and `total` is wrong: a pass whose pages share no
+    # lead still splits the list between them.
+    alike = {"email": None, "firstName": None, "lastName": None}
+    project, instant = tied_project(700, 250, seed=33, **alike)
+    api = API(project, Faults(overstate_total=500))
+    assert len(read_the_instant(api, instant)) == 250
+    assert len(api.asked) <= 4
+
+
+def test_an_instant_is_read_in_the_largest_pages_whatever_the_page_size() -> None:
+    project, instant = tied_project(400, 60, seed=34)
+    api = API(project, Faults(tie_order="per_offset"))
+    assert len(read_the_instant(api, instant, page_size=1)) == 60
+    assert [(ask.page, ask.limit) for ask in api.asked] == [(1, 100)]
+
+
+def assert_read_whole_or_refused(api: API, instant: str, page_size: int = 100) -> None:
+    """Every lead of `instant` that is still there was yielded, or the read said it could not."""
+    before = {lead["id"] for lead in api.sandbox.project.leads if lead["createdAt"] == instant}
+    try:
+        read = everything(api, read_instant(api.pages(page_size), instant, Cursor(None)))
+    except UnreadableInstantError:
+        return
+    stayed = before & {lead["id"] for lead in api.sandbox.project.leads}
+    missed = stayed - {lead["id"] for lead in read}
+    assert not missed, (
+        f"read_instant returned after {len(api.asked)} requests "
+        f"({[(ask.sort, ask.page) for ask in api.asked]}) without lead(s) {sorted(missed)}, "
+        "which existed throughout"
+    )
+
+
+@pytest.mark.parametrize(("tie_order", "seed"), [("per_offset", 0), ("per_request", 1)])
+def test_an_understated_total_ends_a_read_of_pages_in_two_orders_early(tie_order, seed) -> None:
+    # The count is 30 short (a cached count). The first order's pages overlap (ties change
+    # with the request); the run of one `total` goes on into the second order's pages and
+    # reaches 220 distinct leads with pages of the second order still unread.
+    project, instant = tied_project(600, 250, seed=seed)
+    faults = Faults(understate_total=30, tie_order=tie_order)
+    assert_read_whole_or_refused(API(project, faults), instant)
+
+
+INSTANT = "2026-05-05T10:00:00.000Z"
+
+
+def case_variant_emails(shift: int) -> Project:
+    """15 leads of one instant whose emails a case-sensitive (binary) collation splits.
+
+    In the server's order: A0..A3, the pair "Bob@x.com", a00..a04, "bob@x.com", d00..d02.
+    With pages of 5, the pair straddles pages 1 and 2, and "bob@x.com" is alone mid-page 3.
+    """
+    leads = generate_leads(15 + shift, seed=1)[shift:]
+    emails = [
+        *(f"A{i}@x.com" for i in range(4)),
+        "Bob@x.com",
+        "Bob@x.com",
+        *(f"a{i:02d}@x.com" for i in range(5)),
+        "bob@x.com",
+        *(f"d{i:02d}@x.com" for i in range(3)),
+    ]
+    for lead, email in zip(leads, emails, strict=True):
+        lead.update(createdAt=INSTANT, email=email)
+    return Project(leads)
+
+
+@pytest.mark.parametrize("shift", [1, 6])
+def test_a_case_sensitive_collation_makes_a_value_seen_whole_that_was_not(shift) -> None:
+    # No lead changes. The server orders emails byte by byte (MongoDB's and PostgreSQL's
+    # "C" default), serves 5 a page, and reorders equal ones on every request. "bob@x.com"
+    # seen alone mid-page must not count for "Bob@x.com", whose pair straddles pages 1
+    # and 2 and may swap between the two requests.
+    api = API(case_variant_emails(shift), Faults(tie_order="per_request", page_cap=5))
+    for _ in range(shift):
+        # Other requests first: the server's reordering follows its request count.
+        api.sandbox.answer("/api/leads/getLeads", {"limit": 1})
+    assert_read_whole_or_refused(api, INSTANT)
+
+
+def test_a_range_that_ends_on_a_shared_instant_asks_for_no_empty_range() -> None:
+    # A strict server may answer 400 to `createdAt[gte]` after `createdAt[lte]`.
+    project, instant = tied_project(600, 250, seed=1)
+    api = API(project)
+    leads = everything(api, read_keyset(api.pages(100), None, instant))
+    assert len(leads) == len([lead for lead in project.leads if lead["createdAt"] <= instant])
+    assert not [ask for ask in api.asked if ask.since and ask.until and ask.since > ask.until]
 
 
 def test_sort_values_compare_as_loosely_as_a_collation_might() -> None:
@@ -408,6 +556,66 @@ def test_window_cuts_follow_the_count_and_rise() -> None:
     assert cuts[0] > first.records[-1]["createdAt"]
 
 
+@pytest.mark.parametrize(("count", "cuts"), [(800, 1), (1500, 2), (3999, 3), (4000, 3)])
+def test_windows_are_as_many_as_whole_pages_allow(count, cuts) -> None:
+    # At least MIN_WINDOW_PAGES pages a window, and as many as `parallelism` at most.
+    api = API(Project(generate_leads(count, seed=28)))
+    pages = api.pages()
+    assert len(window_cuts(pages, pages.get(since=None, until=None), None, None, 4)) == cuts
+
+
+def test_windows_stay_within_the_range() -> None:
+    project = Project(generate_leads(6000, seed=29))
+    created = sorted(lead["createdAt"] for lead in project.leads)
+    since, until = created[500], created[5200]
+    api = API(project)
+    leads = everything(api, read_windows(api.pages(50), since, until, 4))
+    expected = [
+        lead["id"]
+        for lead in sorted(project.leads, key=lambda lead: lead["createdAt"])
+        if since <= lead["createdAt"] <= until
+    ]
+    assert sorted(lead["id"] for lead in leads) == sorted(expected)
+    assert all(since <= ask.since and ask.until is not None for ask in api.asked if ask.since)
+    assert all(ask.until <= until for ask in api.asked if ask.until)
+    assert all(ask.since is not None for ask in api.asked)
+
+
+def test_a_tie_group_from_the_first_page_across_every_cut_makes_no_window() -> None:
+    # The first page ends inside a group of 2,700 leads of one millisecond, and every
+    # window start falls in it: a window starting there would read its leads again.
+    leads = sorted(generate_leads(3000, seed=30), key=lambda lead: lead["createdAt"])
+    for lead in leads[99:2800]:
+        lead["createdAt"] = leads[99]["createdAt"]
+    project = Project(leads)
+    api = API(project)
+    read = everything(api, read_windows(api.pages(), None, None, 4))
+    assert_each_once_in_order(read, {lead["id"] for lead in leads})
+    assert len(read) == 3000
+
+
+def test_a_tie_group_across_two_cuts_makes_no_empty_window() -> None:
+    leads = sorted(generate_leads(4000, seed=31), key=lambda lead: lead["createdAt"])
+    for lead in leads[900:2200]:
+        lead["createdAt"] = leads[900]["createdAt"]
+    api = API(Project(leads))
+    read = everything(api, read_windows(api.pages(), None, None, 4))
+    assert_each_once_in_order(read, {lead["id"] for lead in leads})
+    assert all(ask.since <= ask.until for ask in api.asked if ask.since and ask.until)
+
+
+def test_a_window_waits_while_its_pages_are_not_taken(monkeypatch) -> None:
+    # Threads hold at most WINDOW_PAGES pages not yet yielded, and lose none of them.
+    monkeypatch.setattr(windows, "WINDOW_PAGES", 2)
+    project = Project(generate_leads(3000, seed=32))
+    api = API(project)
+    read = []
+    for leads in read_windows(api.pages(50), None, None, 4):
+        time.sleep(0.06)
+        read.extend(leads)
+    assert_each_once_in_order(read, {lead["id"] for lead in project.leads})
+
+
 def test_no_windows_for_a_range_of_a_few_pages() -> None:
     project = Project(generate_leads(350, seed=23))
     api = API(project)
@@ -434,13 +642,18 @@ def test_a_tie_group_across_a_window_cut_is_read_whole(tie_order) -> None:
 
 
 def test_a_window_error_is_raised_once_the_windows_before_it_are_yielded() -> None:
+    # The third window fails at once; the last one waits to retry until the read stops.
     project = Project(generate_leads(5000, seed=26))
     api = API(project)
     original = api.fetch
-    failing_from = sorted(lead["createdAt"] for lead in project.leads)[3000]
+    created = sorted(lead["createdAt"] for lead in project.leads)
+    waited: list[bool] = []
 
     def fetch(ask: PageRequest, cancelled=None) -> Page:
-        if ask.limit > 1 and ask.since is not None and ask.since >= failing_from:
+        if ask.limit > 1 and ask.since is not None and ask.since >= created[3750]:
+            waited.append(cancelled.wait(5))
+            raise FetchCancelledError("no longer wanted")
+        if ask.limit > 1 and ask.since is not None and ask.since >= created[2500]:
             raise RuntimeError("window failed")
         return original(ask, cancelled)
 
@@ -451,11 +664,18 @@ def test_a_window_error_is_raised_once_the_windows_before_it_are_yielded() -> No
         for leads in read_windows(api.pages(50), None, None, 4):
             yielded.extend(leads)
 
+    started = time.monotonic()
     with pytest.raises(RuntimeError, match="window failed"):
         read()
-    created = [lead["createdAt"] for lead in yielded]
-    assert created == sorted(created)
-    assert len(yielded) >= 2000
+    emitted = [lead["createdAt"] for lead in yielded]
+    assert emitted == sorted(emitted)
+    assert len(yielded) >= 2400
+    # The waiting window is told at once that the read stopped.
+    deadline = time.monotonic() + 5
+    while not waited and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert waited == [True]
+    assert time.monotonic() - started < 4
 
 
 def test_read_range_reads_in_line_with_one_request_at_a_time() -> None:

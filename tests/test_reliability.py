@@ -91,7 +91,7 @@ def test_a_400_quotes_the_server_and_names_the_setting(project) -> None:
     with Sandbox(project) as server:
         from tap_leadtrackr.tap import TapLeadTrackr
 
-        tap = TapLeadTrackr(config=config_for(server, page_size=500), validate_config=False)
+        tap = TapLeadTrackr(config=config_for(server, page_size=0), validate_config=False)
         with pytest.raises(Exception, match=r"limit.*Check the setting `page_size`") as error:
             list(tap.streams["leads"].get_records(None))
 

@@ -36,9 +36,12 @@ EXAMPLES = 60
 @st.composite
 def projects(draw: st.DrawFn) -> list[dict]:
     count = draw(st.integers(min_value=0, max_value=250))
-    # Few distinct instants for many leads: long runs of ties, some longer than a page.
+    # Few distinct instants for many leads: long runs of ties, some longer than a page;
+    # and at times an import of more leads than the largest page holds, in one instant.
+    bulk = draw(st.sampled_from([0, 0, 0, 101, 160]))
     offsets = sorted(draw(st.lists(st.integers(0, 12), min_size=count, max_size=count)))
-    leads = generate_leads(count, seed=draw(st.integers(0, 3)))
+    offsets = sorted(offsets + [draw(st.integers(0, 12))] * bulk)
+    leads = generate_leads(count + bulk, seed=draw(st.integers(0, 3)))
     for lead, offset in zip(leads, offsets, strict=True):
         lead["createdAt"] = format_timestamp(EPOCH + timedelta(seconds=offset))
     return leads

@@ -30,6 +30,7 @@ from tap_leadtrackr.paging.instant import (
 )
 from tap_leadtrackr.paging.keyset import read_keyset
 from tap_leadtrackr.paging.pages import (
+    MAX_LIMIT,
     OLDEST_FIRST,
     ContractError,
     Cursor,
@@ -43,6 +44,7 @@ from tap_leadtrackr.paging.pages import (
 from tap_leadtrackr.paging.windows import MIN_WINDOW_PAGES, WINDOW_PAGES, read_windows, window_cuts
 
 __all__ = [
+    "MAX_LIMIT",
     "MIN_WINDOW_PAGES",
     "NAME_FIELDS",
     "OLDEST_FIRST",

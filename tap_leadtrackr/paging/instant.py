@@ -40,15 +40,20 @@ class UnreadableInstantError(FatalAPIError):
 def read_instant(pages: Pages, instant: str, cursor: Cursor) -> t.Iterator[list[Lead]]:
     """Yield the leads created at `instant` not yet emitted: every one that exists throughout.
 
-    It reads the instant alone (`createdAt[gte]` = `[lte]`) in each order the API offers,
-    a page after another until one is not full (then, in an order on another field than
-    `createdAt`, back to page 1), and ends once the answers show that every lead there was
-    seen; each of these shows it in any order, while leads are deleted:
+    It reads the instant alone (`createdAt[gte]` = `[lte]`), in the largest pages the
+    server serves, in each order the API offers, a page after another until one is not
+    full (in an order on `email` or a name: from the last page the previous pass found,
+    then back to page 1). It ends once the answers show that every lead there was seen.
+    Each of these shows it in any order the server may use, while leads are deleted (an
+    instant already past gains none; the stream reads it without a filter leads can join
+    when rated):
 
     - an answer to page 1 that is not full: it holds every lead of the instant;
-    - answers in a row that report one `total`, one of them not full, and hold that many
-      distinct leads between them;
-    - pages of an order on a name or email, read from the last to the first, each two
+    - pages 1 to the last of one pass, all with one `total`, full but the last, and no
+      lead on two of them: slices of one list that share nothing split it between them;
+    - answers in a row that report one `total` and hold as many distinct leads as such a
+      pass among them showed the list to hold;
+    - pages of an order on `email` or a name, read from the last to the first, each two
       neighbours parted by different values, or by a value all of whose leads one answer
       held (a lead that slipped from one page to the other while leads were deleted
       would have to share both values).
@@ -61,125 +66,150 @@ def read_instant(pages: Pages, instant: str, cursor: Cursor) -> t.Iterator[list[
 
     """
     proof = InstantProof()
-    asked, extent = 0, 1
+    extent = 1
     for attempt in range(TIE_PASSES * len(TIE_ORDERS)):
         order = TIE_ORDERS[attempt % len(TIE_ORDERS)]
         field = order.partition(":")[0]
-        # An order on a name is read backwards from its last page (as many pages as the
-        # last pass found): first forward to a page that ends the list, then back.
         backwards = field in NAME_FIELDS
+        read: dict[int, Page] = {}
+        limit = pages.largest
         number = extent if backwards else 1
         while True:
-            page = pages.get(since=instant, until=instant, page=number, sort=order)
-            asked += 1
-            if new := cursor.take(page.records):
-                yield new
-            if proof.shows_all(page, ended := pages.ends_list(page)):
+            page = read[number] = yield from read_page(pages, instant, order, number, limit, cursor)
+            if proof.take(page, field, ended := pages.ends_list(page)):
                 return
-            proof.note_runs(page, field, ended)
-            if ended or number > math.ceil(len(proof.seen) / pages.size):
+            if ended or number > math.ceil(len(proof.seen) / limit):
                 break
             number += 1
         if not ended:
             continue
-        extent = number
-        if not backwards or number == 1:
-            continue
-        # A deletion only ever moves a lead towards page 1, into pages not read yet,
-        # unless it shares the value that parts two pages.
-        parted, later = True, page
-        for number in range(extent - 1, 0, -1):
-            page = pages.get(
-                since=instant, until=instant, page=number, sort=order, limit=later.request.limit
-            )
-            asked += 1
-            if new := cursor.take(page.records):
-                yield new
-            if proof.shows_all(page, ended := pages.ends_list(page)):
+        extent, parted, later = number, backwards and number > 1, page
+        for number in range(extent - 1, 0, -1) if backwards else ():
+            # A deletion only ever moves a lead towards page 1, into pages not read yet,
+            # unless it shares the value that parts two pages.
+            page = read[number] = yield from read_page(pages, instant, order, number, limit, cursor)
+            if proof.take(page, field, pages.ends_list(page)):
                 return
-            proof.note_runs(page, field, ended)
             parted = parted and proof.parts(page, later, field)
             later = page
-        if parted:
+        if parted or proof.take_pass([read.get(n) for n in range(1, extent + 1)]):
             return
     msg = (
         f"{proof.total} leads share createdAt {instant}, by LeadTrackr's count; after "
-        f"{asked} requests in every order the API offers, {len(proof.seen)} of them came "
-        "back, and no answer showed that none was missed. Every lead before that instant "
-        "was emitted; the state resumes at it."
+        f"{proof.asked} requests in every order the API offers, {len(proof.seen)} of them "
+        "came back, and no answer showed that none was missed. Every lead before that "
+        "instant was emitted; the state resumes at it."
     )
     raise UnreadableInstantError(msg)
 
 
+def read_page(
+    pages: Pages, instant: str, order: str, number: int, limit: int, cursor: Cursor
+) -> t.Generator[list[Lead], None, Page]:
+    """Fetch one page of the instant, yield its leads not emitted yet, and return it."""
+    page = pages.get(since=instant, until=instant, page=number, sort=order, limit=limit)
+    if new := cursor.take(page.records):
+        yield new
+    return page
+
+
 class InstantProof:
-    """What the answers about one instant have shown: the leads seen, and runs seen whole."""
+    """What the answers about one instant have shown: the leads seen, and values seen whole.
+
+    A "run" is the answers since `total` last changed: with leads only ever deleted from
+    an instant already past, one `total` means one set of leads all along.
+    """
 
     def __init__(self) -> None:
+        self.asked = 0
         self.seen: set[int] = set()
         self.total = -1
         self.run: set[int] = set()
-        self.run_ended = False
-        #: By field: values all of whose leads one answer held, between other values.
+        #: How many leads a whole pass of the run showed the list to hold.
+        self.length: int | None = None
+        #: By field: exact values all of whose leads one answer held, between other values.
         self.whole: dict[str, set[object]] = {}
 
-    def shows_all(self, page: Page, ended: bool) -> bool:
+    def take(self, page: Page, field: str, ended: bool) -> bool:
         """Take one more answer; whether the answers now show every lead was seen.
 
-        An answer to page 1 that ends the list holds every lead. Otherwise, answers in a
-        row that report one `total` must hold that many distinct leads, and one of them
-        end the list (so that an understated `total` cannot end the read early).
+        An answer to page 1 that ends the list holds every lead. Otherwise the run must
+        hold as many distinct leads as a whole pass of it showed the list to hold (never
+        `total`, which a server may overstate or understate).
         """
+        self.asked += 1
+        self.note_runs(page, field, ended)
         ids = [lead["id"] for lead in page.records]
         self.seen.update(ids)
         if ended and page.request.page == 1:
             return True
         if page.total != self.total:
-            self.total, self.run, self.run_ended = page.total, set(), False
+            self.total, self.run, self.length = page.total, set(), None
         self.run.update(ids)
-        self.run_ended = self.run_ended or ended
-        return self.run_ended and len(self.run) >= self.total
+        return self.length is not None and len(self.run) >= self.length
+
+    def take_pass(self, read: list[Page | None]) -> bool:
+        """Take pages 1 to the last of one pass; whether they show every lead was seen.
+
+        With the run's `total` on each, they are slices of one list, and full but the
+        last they cover it: their lengths add up to its length. If no lead is on two of
+        them, they hold it all, whatever the order; otherwise the run must reach it.
+        """
+        if not read or None in read:
+            return False
+        pages = t.cast("list[Page]", read)
+        limit = pages[0].request.limit
+        sizes = [len(page.records) for page in pages]
+        if {page.total for page in pages} != {self.total} or any(
+            page.request.limit != limit for page in pages
+        ):
+            return False
+        if sizes[-1] >= limit or any(size != limit for size in sizes[:-1]):
+            return False
+        self.length = sum(sizes)
+        distinct = {lead["id"] for page in pages for lead in page.records}
+        return len(distinct) == self.length or len(self.run) >= self.length
 
     def note_runs(self, page: Page, field: str, ended: bool) -> None:
-        """Note the values of `field` whose leads all lie on `page`.
+        """Note the values of `field` all of whose leads lie on `page`.
 
         A page of an order on `field` holds the leads of one value next to each other; a
-        run of them with another value (or the list's start or end) on each side is every
-        lead of that value the server had then.
+        run of them with another value (or the list's start or end) on each side holds
+        every lead of that value the server had then. Values are compared loosely (a
+        server's collation may fold case or accents) and noted exactly (or it may not).
         """
         if field not in NAME_FIELDS:
             return
-        values = [sort_value(lead.get(field)) for lead in page.records]
+        values = [lead.get(field) for lead in page.records]
+        keys = [sort_value(value) for value in values]
         whole = self.whole.setdefault(field, set())
         start = 0
-        for end in range(1, len(values) + 1):
-            if end == len(values) or values[end] != values[start]:
+        for end in range(1, len(keys) + 1):
+            if end == len(keys) or keys[end] != keys[start]:
                 opened = start > 0 or page.request.page == 1
-                closed = end < len(values) or ended
+                closed = end < len(keys) or ended
                 if opened and closed:
-                    whole.add(values[start])
+                    whole.update(values[start:end])
                 start = end
 
     def parts(self, before: Page, after: Page, field: str) -> bool:
         """Whether no lead can have slipped from `after` into `before`, read after it.
 
         `before` is the page in front of `after` in the order on `field`. A lead missing
-        from both would have to share the value of `before`'s last lead and `after`'s
-        first. It cannot if those differ, if every lead of that value was seen on one
-        page, if `before` was not full, or if `after` was empty.
+        from both would have to sort equal to `before`'s last lead and `after`'s first.
+        It cannot if those differ, if all the leads of one of them were seen on one page,
+        if `before` was not full, or if `after` was empty.
         """
         if len(before.records) < before.request.limit or not after.records:
             return True
-        value = sort_value(before.records[-1].get(field))
-        return value != sort_value(after.records[0].get(field)) or value in self.whole.get(
-            field, ()
-        )
+        last, first = before.records[-1].get(field), after.records[0].get(field)
+        whole = self.whole.get(field, set())
+        return sort_value(last) != sort_value(first) or last in whole or first in whole
 
 
 def sort_value(value: object) -> object:
     """A value as loosely as a server's collation might compare it (case, accents, marks)."""
-    if isinstance(value, str):
-        text = unicodedata.normalize("NFKD", value).casefold()
-        return "".join(char for char in text if char.isalnum()) or None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return value
+    if not isinstance(value, str):
+        return value
+    text = unicodedata.normalize("NFKD", value).casefold()
+    return "".join(char for char in text if char.isalnum()) or None

@@ -38,4 +38,6 @@ def read_keyset(
         instant = page.records[0]["createdAt"]
         if page.records[-1]["createdAt"] == instant:
             yield from read_instant(pages, instant, cursor)
+            if until is not None and instant >= until:
+                return
             cursor.step_past(instant)

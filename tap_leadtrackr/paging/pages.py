@@ -17,6 +17,8 @@ from tap_leadtrackr.timestamps import ONE_MILLISECOND, format_timestamp, parse_t
 
 #: The order a sync reads leads in: oldest first, so the bookmark can follow.
 OLDEST_FIRST = "createdAt:asc"
+#: The API's largest page (`limit`).
+MAX_LIMIT = 100
 
 Lead = dict[str, t.Any]
 
@@ -72,22 +74,19 @@ class Pages:
 
     A server may serve fewer than `limit` (a cap of its own). Once a page shows it (the
     envelope's `limit`, or a short page that both `hasMore` and `total` say is not the
-    last, and after which the next page does hold leads), every later request asks for
-    that many: a page number then means the same offset to the server and to the tap,
-    and a short page can be told from the last one.
+    last, and after which the next page does hold leads), no request asks for more: a
+    page number then means the same offset to the server and to the tap, and a short
+    page can be told from the last one.
     """
 
-    def __init__(
-        self,
-        fetch: Fetch,
-        page_size: int,
-        log: t.Callable[..., None],
-        cancelled: threading.Event | None = None,
-    ) -> None:
+    def __init__(self, fetch: Fetch, page_size: int, log: t.Callable[..., None]) -> None:
         self.fetch = fetch
         self.log = log
-        self.cancelled = cancelled
-        self._size = [page_size]
+        self.page_size = page_size
+        #: The most leads the server has shown it puts on a page, once it has shown it.
+        self.cap: int | None = None
+        #: Set once the read has stopped: requests still waiting to retry give up.
+        self.stopped = threading.Event()
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         #: How many leads the first page of the read counted: for the progress lines.
@@ -95,8 +94,13 @@ class Pages:
 
     @property
     def size(self) -> int:
-        """Leads per page, as the server serves them."""
-        return self._size[0]
+        """Leads per page: `page_size`, or fewer if the server serves fewer."""
+        return min(self.page_size, self.largest)
+
+    @property
+    def largest(self) -> int:
+        """The largest page to ask for: the API's, or the server's own if smaller."""
+        return self.cap or MAX_LIMIT
 
     def get(
         self,
@@ -109,22 +113,22 @@ class Pages:
     ) -> Page:
         """Fetch one checked page (of `size` leads unless `limit` says otherwise)."""
         ask = PageRequest(since=since, until=until, page=page, sort=sort, limit=limit or self.size)
-        got = self.fetch(ask, self.cancelled)
+        got = self.fetch(ask, self.stopped)
         if self.first_total is None and ask.limit > 1:
             self.first_total = got.total
         served = served_page_size(got)
-        if served is not None and served < self.size and self.confirms_cap(ask):
+        if served is not None and served < self.largest and self.confirms_cap(ask):
             with self._lock:
-                if served < self.size:
+                if served < self.largest:
+                    self.cap = served
                     self.log(
                         "LeadTrackr serves %d leads a page where %d were asked for; asking "
                         "for %d from now on.",
                         served,
+                        ask.limit,
                         self.size,
-                        served,
                         level=logging.WARNING,
                     )
-                    self._size[0] = served
         return got
 
     def confirms_cap(self, ask: PageRequest) -> bool:
@@ -132,7 +136,7 @@ class Pages:
 
         If it is empty, the short page was the last, and the envelope overstated the rest.
         """
-        after = self.fetch(replace(ask, page=ask.page + 1), self.cancelled)
+        after = self.fetch(replace(ask, page=ask.page + 1), self.stopped)
         return bool(after.records)
 
     def warn_once(self, message: str, *args: object) -> None:
@@ -148,14 +152,7 @@ class Pages:
 
         Neither `hasMore` nor `total` decides: a server may overstate them, or understate.
         """
-        return len(page.records) < min(page.request.limit, self.size)
-
-    def stopped_by(self, cancelled: threading.Event) -> Pages:
-        """The same pages (one page size), whose requests stop once `cancelled` is set."""
-        pages = Pages(self.fetch, self.size, self.log, cancelled)
-        pages._size, pages._lock, pages._warned = self._size, self._lock, self._warned
-        pages.first_total = self.first_total
-        return pages
+        return len(page.records) < min(page.request.limit, self.largest)
 
 
 def served_page_size(page: Page) -> int | None:

@@ -41,26 +41,20 @@ def read_windows(
     cuts = window_cuts(pages, first, since, until, parallelism)
     starts = [cursor.at, *cuts]
     ends = [format_timestamp(parse_timestamp(cut) - ONE_MILLISECOND) for cut in cuts] + [until]
-    stop = threading.Event()
-    window_pages = pages.stopped_by(stop)
     threads: list[WindowThread] = []
     try:
         for index in range(len(starts)):
             # Windows ahead start as earlier ones are yielded: `parallelism` at once.
             while len(threads) < min(len(starts), index + parallelism):
                 number = len(threads)
-                thread = WindowThread(
-                    window_pages,
-                    starts[number],
-                    ends[number],
-                    cursor if number == 0 else None,
-                    stop,
-                )
+                window_cursor = cursor if number == 0 else None
+                thread = WindowThread(pages, starts[number], ends[number], window_cursor)
                 thread.start()
                 threads.append(thread)
-            yield from threads[index].pages()
+            yield from threads[index].leads()
     finally:
-        stop.set()
+        # Windows still reading stop at their next request, or wait to retry no more.
+        pages.stopped.set()
 
 
 def window_cuts(
@@ -104,24 +98,18 @@ class WindowThread(threading.Thread):
     _DONE = object()
 
     def __init__(
-        self,
-        pages: Pages,
-        since: str | None,
-        until: str | None,
-        cursor: Cursor | None,
-        stop: threading.Event,
+        self, pages: Pages, since: str | None, until: str | None, cursor: Cursor | None
     ) -> None:
         # A daemon: an interrupted sync exits without waiting for requests in flight.
         super().__init__(name=f"leads-window-{since}", daemon=True)
-        self.window = (pages, since, until, cursor)
-        self.stop = stop
+        self.read = (pages, since, until, cursor)
+        self.stopped = pages.stopped
         self.out: queue.Queue[object] = queue.Queue(maxsize=WINDOW_PAGES)
 
     def run(self) -> None:
         """Read the window, handing over each page, then an end mark or the error."""
-        pages, since, until, cursor = self.window
         try:
-            for leads in read_keyset(pages, since, until, cursor):
+            for leads in read_keyset(*self.read):
                 self.hand_over(leads)
             self.hand_over(self._DONE)
         except BaseException as exc:
@@ -129,14 +117,14 @@ class WindowThread(threading.Thread):
 
     def hand_over(self, item: object) -> None:
         """Queue an item for the emitter, waiting while it is full, unless the read stopped."""
-        while not self.stop.is_set():
+        while not self.stopped.is_set():
             try:
                 self.out.put(item, timeout=0.05)
                 return
             except queue.Full:
                 continue
 
-    def pages(self) -> t.Iterator[list[Lead]]:
+    def leads(self) -> t.Iterator[list[Lead]]:
         """Yield the window's pages as they come; raise the error that ended it, if any."""
         while (item := self.out.get()) is not self._DONE:
             if isinstance(item, BaseException):

@@ -12,7 +12,7 @@ TIE_ORDERS = ("fixed", "per_request", "per_offset")
 HAS_MORE_MODES = ("honest", "stuck_true", "false_early")
 BAD_ENVELOPES = (None, "total_string", "total_pages_null")
 DELETE_FROM = ("oldest", "newest", "middle", "random", "tied")
-INSERT_STAMPS = ("newest", "past")
+INSERT_STAMPS = ("newest", "past", "tied")
 
 
 def _knob(default: Any, help: str, choices: tuple[Any, ...] | None = None) -> Any:
@@ -66,7 +66,8 @@ class Faults:
         "newest",
         "when inserted leads say they were created: as the newest (newest), or at a random"
         " instant between the oldest and the newest lead, seeded by the request number, as"
-        " an app server whose clock is behind stamps them (past)",
+        " an app server whose clock is behind stamps them (past), or at the instant the most"
+        " leads share, as an import still writing under one timestamp does (tied)",
         INSERT_STAMPS,
     )
     delete_after_request: int = _knob(0, "after the k-th API request, delete_count leads go")
@@ -79,6 +80,12 @@ class Faults:
         " random choice among the largest group of leads sharing one createdAt (tied)",
         DELETE_FROM,
     )
+    rate_every: int = _knob(
+        0,
+        "after every k-th API request, rate_count leads of the largest group sharing one"
+        " createdAt are rated: open becomes lost, anything else open (as sales teams do)",
+    )
+    rate_count: int = _knob(0, "how many leads one rating round changes")
     tie_order: str = _knob(
         "fixed",
         "order of leads tied on the sort field: fixed, reshuffled on every request"
@@ -105,6 +112,11 @@ class Faults:
     )
     overstate_total: int = _knob(
         0, "getLeads counts this many leads more than match (total, totalPages, hasMore)"
+    )
+    understate_total: int = _knob(
+        0,
+        "getLeads counts this many leads fewer than match, as a stale or cached count does"
+        " (total, totalPages, hasMore)",
     )
     revoke_key_after_request: int = _knob(0, "API requests after the k-th get 401 Invalid API key")
     script: dict[int, str] = field(

@@ -195,6 +195,19 @@ class Project:
             )
         return format_instant(moment)
 
+    def busiest_instant(self) -> str:
+        """The `createdAt` the most leads share (the oldest such), as ISO 8601.
+
+        Raises ValueError when the project holds no lead.
+        """
+        with self._lock:
+            if not self._created_ms:
+                raise ValueError("no lead to share an instant with")
+            counts: dict[int, int] = {}
+            for moment in self._created_ms.values():
+                counts[moment] = counts.get(moment, 0) + 1
+            return format_instant(max(sorted(counts), key=counts.__getitem__))
+
     def page(
         self,
         query: LeadsQuery,

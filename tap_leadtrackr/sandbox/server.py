@@ -22,7 +22,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from tap_leadtrackr.sandbox.data import generate_leads
 from tap_leadtrackr.sandbox.faults import Faults
 from tap_leadtrackr.sandbox.project import Project
-from tap_leadtrackr.sandbox.query import BadRequest, parse_lead_lookup, parse_leads_request
+from tap_leadtrackr.sandbox.query import (
+    BadRequest,
+    LeadLookup,
+    parse_lead_lookup,
+    parse_leads_request,
+)
 
 DEFAULT_API_KEY = "sandbox-key"
 """The key a sandbox accepts unless told otherwise (a sandbox key, fine to print)."""
@@ -264,16 +269,26 @@ class Sandbox:
             return _message(400, error.message)
 
     def _after_answer(self, number: int) -> None:
-        """Make the data changes scheduled after API request `number`: deletion, then insertion."""
+        """Make the data changes scheduled after API request `number`.
+
+        The deletion comes first, then the insertion, then the ratings.
+        """
         faults, project = self.faults, self.project
         delete_count = faults.deletes_after(number)
         if delete_count > 0:
             project.delete_leads(project.pick_ids(delete_count, faults.delete_from, seed=number))
         insert_count = faults.inserts_after(number)
-        if insert_count > 0 and faults.insert_stamp == "past":
+        if insert_count > 0 and faults.insert_stamp == "tied":
+            project.add_leads(insert_count, created_at=project.busiest_instant())
+        elif insert_count > 0 and faults.insert_stamp == "past":
             project.add_leads(insert_count, created_at=project.instant_between(seed=number))
         elif insert_count > 0:
             project.add_leads(insert_count, tied=faults.insert_tied)
+        if faults.rate_every > 0 and number % faults.rate_every == 0:
+            for lead_id in project.pick_ids(faults.rate_count, "tied", seed=number):
+                lead = project.find(LeadLookup("id", lead_id))
+                status = json.loads(lead)["status"] if lead else None
+                project.update_lead(lead_id, status="lost" if status == "open" else "open")
 
 
 def _get_leads(
@@ -289,6 +304,7 @@ def _get_leads(
         request_number=number,
     )
     total += faults.overstate_total
+    total = max(0, total - faults.understate_total)
     total_pages = -(-total // served)
     has_more = request.page < total_pages
     if faults.has_more == "stuck_true":

@@ -408,3 +408,41 @@ def test_deletions_from_the_tied_group_take_only_its_leads() -> None:
     }
     assert len(gone) == 12
     assert gone <= set(tied)
+
+
+def test_leads_inserted_tied_join_the_instant_the_most_leads_share() -> None:
+    project = Project(generate_leads(400, seed=43, bulk_ties=120))
+    counts: dict[str, int] = {}
+    for lead in project.leads:
+        counts[lead["createdAt"]] = counts.get(lead["createdAt"], 0) + 1
+    busiest = max(counts, key=counts.__getitem__)
+    before = {lead["id"] for lead in project.leads}
+    faults = Faults(insert_every=1, insert_count=2, insert_stamp="tied")
+    with Sandbox(project, faults=faults) as server:
+        session = requests.Session()
+        session.headers["X-API-Key"] = server.api_key
+        for _ in range(3):
+            session.get(server.url + "/api/leads/getLeads", timeout=10).raise_for_status()
+    added = [lead for lead in project.leads if lead["id"] not in before]
+    assert len(added) == 6
+    assert {lead["createdAt"] for lead in added} == {busiest}
+
+
+def test_ratings_between_requests_toggle_statuses_in_the_largest_tie_group() -> None:
+    project = Project(generate_leads(400, seed=43, bulk_ties=120))
+    groups: dict[str, list[int]] = {}
+    for lead in project.leads:
+        groups.setdefault(lead["createdAt"], []).append(lead["id"])
+    tied = set(max(groups.values(), key=len))
+    before = {lead["id"]: lead["status"] for lead in project.leads}
+    with Sandbox(project, faults=Faults(rate_every=2, rate_count=5)) as server:
+        session = requests.Session()
+        session.headers["X-API-Key"] = server.api_key
+        for _ in range(4):
+            session.get(server.url + "/api/leads/getLeads", timeout=10).raise_for_status()
+    after = {lead["id"]: lead["status"] for lead in project.leads}
+    changed = {lead_id for lead_id in before if before[lead_id] != after[lead_id]}
+    assert 5 <= len(changed) <= 10
+    assert changed <= tied
+    assert all((before[i] == "open") == (after[i] == "lost") for i in changed)
+    assert all(after[i] in ("open", "lost") for i in changed)

@@ -122,3 +122,14 @@ def test_an_overstated_total_counts_leads_that_never_come(api, sandbox) -> None:
         0,
     )
     assert beyond["count"] == 0
+
+
+def test_an_understated_total_counts_fewer_leads_than_the_pages_hold(api, sandbox) -> None:
+    sandbox.faults = Faults(understate_total=25)
+    first, fourth = envelope(api, sandbox, 1), envelope(api, sandbox, 4)
+    assert (first["total"], first["totalPages"], first["hasMore"]) == (LEAD_COUNT - 25, 4, True)
+    # Page 4 says it is the last, and page 5 still holds leads.
+    assert (fourth["hasMore"], fourth["count"]) == (False, 10)
+    assert envelope(api, sandbox, 5)["count"] == 10
+    sandbox.faults = Faults(understate_total=1000)
+    assert envelope(api, sandbox, 1)["total"] == 0
