@@ -17,6 +17,7 @@ from tap_leadtrackr.client import (
     secret_values,
 )
 from tap_leadtrackr.privacy import KEEP, PII_MODES
+from tap_leadtrackr.reconcile import RECONCILE_SETTING, reconcile_errors
 from tap_leadtrackr.sdk_hooks import ConfigChecks
 from tap_leadtrackr.streams import LeadsStream, LeadTouchpointsStream, status_list
 from tap_leadtrackr.timestamps import canonical_timestamp, parse_timestamp
@@ -200,6 +201,7 @@ class TapLeadTrackr(ConfigChecks):
             ),
             examples=[7, 30],
         ),
+        RECONCILE_SETTING,
         th.Property(
             "max_parallel_requests",
             th.IntegerType(nullable=False, minimum=1, maximum=16),
@@ -301,6 +303,7 @@ def setting_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         errors.append(
             f"`end_date` ({config['end_date']}) must be after `start_date` ({config['start_date']})"
         )
+    errors += reconcile_errors(config)
     statuses = config.get("statuses")
     if statuses is not None and not isinstance(statuses, (str, list)):
         errors.append(
