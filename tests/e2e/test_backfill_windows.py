@@ -20,7 +20,6 @@ from pathlib import Path
 import duckdb
 import psycopg
 import pytest
-import yaml
 from psycopg import sql
 
 from tap_leadtrackr.channel_flow import parse_channel_flow
@@ -28,6 +27,7 @@ from tap_leadtrackr.sandbox import Project, Sandbox
 from tap_leadtrackr.timestamps import ONE_MILLISECOND, format_timestamp, parse_timestamp
 from tests.e2e.conftest import (
     EDGE_OFFSETS,
+    MAIN_JOB_LOOKBACK,
     ROOT,
     Meltano,
     created_in,
@@ -38,14 +38,6 @@ from tests.e2e.conftest import (
 from tests.e2e.test_meltano_postgres import postgres_url, sqlalchemy_url  # noqa: F401
 
 BACKFILL = ROOT / "orchestrate" / "backfill.py"
-LOOKBACK = timedelta(
-    days=next(
-        plugin["config"]["lookback_window_days"]
-        for plugin in yaml.safe_load((ROOT / "meltano.yml").read_text())["plugins"]["extractors"]
-        if plugin["name"] == "tap-leadtrackr"
-    )
-)
-"""The main job's `lookback_window_days`, which the backfill's runs inherit."""
 EDGES = [datetime(2026, month, 1, tzinfo=timezone.utc) for month in (1, 2, 3, 4, 5)]
 """The edges of four monthly windows, January to April 2026."""
 WINDOWS = {f"{start:%Y-%m-%d}_{end:%Y-%m-%d}": (start, end) for start, end in pairwise(EDGES)}
@@ -114,7 +106,7 @@ def test_monthly_windows_run_at_once_into_duckdb_files_hold_every_lead_once(
             first_request.setdefault(request.params["createdAt[lte]"], request.params)
         for window, (start, end) in WINDOWS.items():
             params = first_request[format_timestamp(end - ONE_MILLISECOND)]
-            resumed = max(parse_timestamp(bookmarks[window]) - LOOKBACK, start)
+            resumed = max(parse_timestamp(bookmarks[window]) - MAIN_JOB_LOOKBACK, start)
             assert params["createdAt[gte]"] == format_timestamp(resumed)
 
     loaded: dict[str, list[int]] = {}
