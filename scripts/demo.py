@@ -4,12 +4,17 @@ The job loads the leads and their touchpoints, then builds and tests the dbt mod
 `transform/` in the same file (`lead_journeys`, `channel_performance`), which the report reads.
 
     python scripts/demo.py [--full-refresh]      (`make demo ARGS=--full-refresh`)
+    python scripts/demo.py --reconcile           (`make demo ARGS=--reconcile`)
     python scripts/demo.py --projects 3          (`make demo ARGS="--projects 3"`)
 
 Without `TAP_LEADTRACKR_API_KEY` it serves a local sandbox project (Meltano environment
-`dev`): the first run loads its leads; every later run finds 25 new leads in it, as a live
-project would have, and loads only those. With the variable exported it reads the real API
-instead (environment `prod`) and starts no sandbox.
+`dev`): the first run loads its leads; before every later run the project ages by a round,
+as a live one would between two daily runs (25 new leads, 15 rated, 5 deleted:
+`tap_leadtrackr.sandbox.aging`). The daily job brings the new leads and the ratings of its
+lookback window; `--reconcile` runs the weekly job `reconcile-leads-to-warehouse` instead,
+which reads every lead and flags the deleted ones. Each run says what it changed and what
+the warehouse still lacks. With the variable exported it reads the real API instead
+(environment `prod`) and starts no sandbox.
 
 With `--projects N` the sandbox serves N projects, each with its own key and leads (ids
 overlapping), read in one sync through the tap's `projects` setting (Meltano environment
@@ -33,20 +38,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
-from warehouse_report import SCHEMA, Warehouse, format_report, read_warehouse
+import duckdb
+from warehouse_report import SCHEMA, format_report, read_warehouse
 
-from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads, project_key
+from tap_leadtrackr.sandbox import Aged, Project, Sandbox, age, generate_leads, project_key
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = Path(sys.executable).with_name("meltano")
 JOB = "leads-to-warehouse"
+RECONCILE_JOB = "reconcile-leads-to-warehouse"
+"""The weekly job: every lead read again, deleted leads flagged."""
 STATE_SUFFIX = "tap-leadtrackr-to-target-duckdb"
 """Meltano keeps the job's bookmark under `<environment>:<tap>-to-<loader>`."""
 SANDBOX_PORT = 8787
 """The port of the dev environment's `api_url`; any free port when it is taken."""
-SANDBOX_BATCH = 25
-"""New leads the sandbox project receives between two demo runs."""
 PROJECT_NAMES = ("acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "tyrell")
 """What `--projects` calls the sandbox's projects (then `project-9`, `project-10`, ...)."""
 DBT_SUMMARY = re.compile(r"Done\. (PASS=\d+ WARN=\d+ ERROR=\d+ SKIP=\d+)")
@@ -131,44 +138,95 @@ def project_name(number: int) -> str:
     return PROJECT_NAMES[number - 1] if number <= len(PROJECT_NAMES) else f"project-{number}"
 
 
-def sandbox_project(leads: int, seed: int, batches: int) -> Project:
-    """The sandbox project after `batches` rounds of new leads.
+def sandbox_project(leads: int, seed: int, rounds: int) -> tuple[Project, Aged | None]:
+    """The sandbox project after `rounds` rounds of aging, and what the last round changed.
 
-    `add_leads` is deterministic, so the same count of batches rebuilds the same project:
-    what the previous runs loaded, plus the batch that arrived since.
+    Round K is always the same (`age` is seeded by K), so the same count of rounds rebuilds
+    the same project: what the previous runs loaded, and what changed since.
     """
     project = Project(generate_leads(leads, seed))
-    for _ in range(batches):
-        project.add_leads(SANDBOX_BATCH)
-    return project
+    last = None
+    for number in range(1, rounds + 1):
+        last = age(project, seed=number)
+    return project, last
 
 
-def outcome(before: Warehouse, after: Warehouse, rewritten: int, *, full: bool) -> str:
-    """What the run did to the warehouse, in a sentence."""
-    new = after.leads - before.leads
-    if after.distinct_ids != after.leads:
-        duplicated = after.leads - after.distinct_ids
-        return f"{duplicated:,} leads are DUPLICATED: the upsert on the key failed."
-    if not before.leads:
-        return f"First sync: {new:,} leads loaded."
-    if full:
-        return (
-            f"Full refresh: every lead read again; {new:,} new, {rewritten:,} updated in place, "
-            "none duplicated."
+Key = tuple[Any, ...]
+Values = tuple[Any, ...]
+
+
+def lead_values(warehouse: Path) -> dict[Key, Values]:
+    """Each loaded lead's status and price, and whether it is flagged deleted, by key."""
+    if not warehouse.exists():
+        return {}
+    with duckdb.connect(str(warehouse), read_only=True) as db:
+        columns = {
+            name
+            for (name,) in db.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = ? and table_name = 'leads'",
+                [SCHEMA],
+            ).fetchall()
+        }
+        if not columns:
+            return {}
+        key = "project, id" if "project" in columns else "id"
+        flagged = "_sdc_deleted_at is not null" if "_sdc_deleted_at" in columns else "false"
+        rows = db.execute(f"select {key}, status, price, {flagged} from {SCHEMA}.leads").fetchall()
+    return {tuple(row[:-3]): tuple(row[-3:]) for row in rows}
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a run did to the leads in the warehouse."""
+
+    new: int
+    updated: int
+    """Leads whose status or price changed."""
+    deleted: int
+    """Leads newly flagged as deleted (or deleted, with `hard_delete`)."""
+
+    @classmethod
+    def between(cls, before: dict[Key, Values], after: dict[Key, Values]) -> Changes:
+        """The changes from one snapshot of `lead_values` to the next."""
+        live_before = {key for key, (_, _, flagged) in before.items() if not flagged}
+        live_after = {key for key, (_, _, flagged) in after.items() if not flagged}
+        return cls(
+            new=len(after.keys() - before.keys()),
+            updated=sum(1 for key in live_before & live_after if before[key][:2] != after[key][:2]),
+            deleted=len(live_before - live_after),
         )
-    again = (
-        f" (and {rewritten} lead{'s' if rewritten > 1 else ''} at the bookmark read again and "
-        "updated in place: the bookmark is inclusive)"
-        if rewritten
-        else ""
+
+    def __str__(self) -> str:
+        return f"{self.new:,} new, {self.updated:,} updated, {self.deleted:,} deleted"
+
+
+def still_missing(truth: dict[Key, Values], loaded: dict[Key, Values]) -> str:
+    """What LeadTrackr has that the warehouse does not show yet, in a sentence."""
+    live = {key: values[:2] for key, values in loaded.items() if not values[2]}
+    deletions = len(live.keys() - truth.keys())
+    ratings = sum(1 for key in live.keys() & truth.keys() if live[key] != truth[key])
+    new = len(truth.keys() - live.keys())
+    if not (deletions or ratings or new):
+        return f"The warehouse equals LeadTrackr: {len(truth):,} leads, the same status and price."
+    return (
+        f"Not in the warehouse yet: {ratings:,} ratings older than the lookback window, "
+        f"{deletions:,} deleted leads{f', {new:,} new leads' if new else ''}; the weekly "
+        f"reconcile brings them (`make demo ARGS=--reconcile`)."
     )
-    return f"Incremental sync: only what is new was loaded, {new:,} leads{again}."
 
 
-def sync(demo: Demo, *, full_refresh: bool, mark_before: str | None) -> int:
-    """Run the job once and report what it changed."""
-    before = read_warehouse(demo.warehouse)
-    args = ["run", *(["--full-refresh"] if full_refresh else []), JOB]
+def sync(
+    demo: Demo,
+    *,
+    job: str,
+    full_refresh: bool,
+    mark_before: str | None,
+    truth: dict[Key, Values] | None = None,
+) -> int:
+    """Run a job once and report what it changed (and, given LeadTrackr's leads, what is left)."""
+    before, values_before = read_warehouse(demo.warehouse), lead_values(demo.warehouse)
+    args = ["run", *(["--full-refresh"] if full_refresh else []), job]
     print(f"\n$ meltano --environment {demo.environment} {' '.join(args)}", flush=True)
     started = time.monotonic()
     # dbt's summary is logged at info level, whatever MELTANO_CLI_LOG_LEVEL says.
@@ -176,15 +234,30 @@ def sync(demo: Demo, *, full_refresh: bool, mark_before: str | None) -> int:
     seconds = time.monotonic() - started
     models = DBT_SUMMARY.findall(log)
     after, mark_after = read_warehouse(demo.warehouse), demo.bookmark()
-    written = after.rows_written_since(demo.warehouse, before)
-    rewritten = max(written - (after.leads - before.leads), 0)
+    values_after = lead_values(demo.warehouse)
+    changes = Changes.between(values_before, values_after)
 
     print(f"  done in {seconds:.1f} s")
     print(f"  warehouse  {before.leads:,} -> {after.leads:,} leads")
     print(f"  bookmark   {mark_before or '(none)'} -> {mark_after or '(none)'}")
     newest = "newest lead of any project" if demo.environment == "agency" else "newest lead"
     print(f"             (createdAt of the {newest}; Meltano state `{demo.state_id}`)")
-    print(f"  {outcome(before, after, rewritten, full=full_refresh)}")
+    if after.distinct_ids != after.leads:
+        duplicated = after.leads - after.distinct_ids
+        print(f"  {duplicated:,} leads are DUPLICATED: the upsert on the key failed.")
+    elif not values_before:
+        print(f"  First sync: {changes.new:,} leads loaded.")
+    elif job == RECONCILE_JOB:
+        print(
+            f"  Reconcile: every lead read again; {changes}. Deleted leads stay in "
+            f"{SCHEMA}.leads, flagged (`_sdc_deleted_at`), out of the models and the report."
+        )
+    elif full_refresh:
+        print(f"  Full refresh: every lead read again; {changes}, none duplicated.")
+    else:
+        print(f"  Incremental sync from the bookmark, the lookback window read again: {changes}.")
+    if truth is not None:
+        print(f"  {still_missing(truth, values_after)}")
     if models:
         print(f"  dbt build  {models[-1]} (models and tests of transform/)")
     print(f"\nWarehouse report ({shown(demo.warehouse)}, schema {SCHEMA})")
@@ -195,10 +268,17 @@ def sync(demo: Demo, *, full_refresh: bool, mark_before: str | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; 0 when the job ran and the warehouse holds each lead once."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
+    runs = parser.add_mutually_exclusive_group()
+    runs.add_argument(
         "--full-refresh",
         action="store_true",
         help="ignore the bookmark and read every lead again (rows are updated, not duplicated)",
+    )
+    runs.add_argument(
+        "--reconcile",
+        action="store_true",
+        help=f"run the weekly job `{RECONCILE_JOB}`: every lead read again, the deleted "
+        "ones flagged",
     )
     parser.add_argument("--leads", type=int, default=3000, help="sandbox leads (default 3000)")
     parser.add_argument("--seed", type=int, default=1, help="sandbox seed (default 1)")
@@ -236,13 +316,14 @@ def main(argv: list[str] | None = None) -> int:
         env_file=args.env_file,
     )
     env["TARGET_DUCKDB_FILEPATH"] = str(demo.warehouse)
-    print(f"LeadTrackr demo: Meltano job `{JOB}`, environment `{demo.environment}`")
+    job = RECONCILE_JOB if args.reconcile else JOB
+    print(f"LeadTrackr demo: Meltano job `{job}`, environment `{demo.environment}`")
     print(f"  warehouse  {shown(demo.warehouse)}")
     try:
         mark_before = demo.bookmark()
         if real_api:
             print("  source     the LeadTrackr API (TAP_LEADTRACKR_API_KEY is set)")
-            return sync(demo, full_refresh=args.full_refresh, mark_before=mark_before)
+            return sync(demo, job=job, full_refresh=args.full_refresh, mark_before=mark_before)
 
         record = output / ("agency-projects.json" if several else "sandbox-project.json")
         recorded = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
@@ -253,49 +334,65 @@ def main(argv: list[str] | None = None) -> int:
             or any(recorded.get(name, 0) != value for name, value in asked.items())
         )
         if first_run:
-            # No bookmark, no warehouse, or another sandbox project: start afresh.
+            # No bookmark, no warehouse, or another sandbox project: start afresh, with the
+            # main job (the reconcile would leave the daily job without a bookmark).
             for stale in (demo.warehouse, demo.warehouse.with_name(demo.warehouse.name + ".wal")):
                 stale.unlink(missing_ok=True)
-            mark_before = None
-        batches = 0 if first_run else recorded.get("batches", 0) + 1
-        project = sandbox_project(args.leads, args.seed, batches)
+            mark_before, job = None, JOB
+        rounds = 0 if first_run else recorded.get("batches", 0) + 1
         # Project K of several: its own leads (seed + K - 1), ids from 1 as in every project.
-        projects = {
-            project_key("sandbox-key", number): (
-                project
-                if number == 1
-                else sandbox_project(args.leads, args.seed + number - 1, batches)
+        aged = {
+            project_key("sandbox-key", number): sandbox_project(
+                args.leads, args.seed + number - 1, rounds
             )
-            for number in range(1, args.projects + 1)
+            for number in range(1, max(args.projects, 1) + 1)
         }
-        record.write_text(json.dumps({**asked, "batches": batches}) + "\n", encoding="utf-8")
-        with Sandbox(project, port=free_port(SANDBOX_PORT), projects=projects) as sandbox:
+        projects = {key: project for key, (project, _) in aged.items()}
+        names = {key: project_name(number) for number, key in enumerate(projects, start=1)}
+        changes = [change for _, change in aged.values() if change is not None]
+        project = projects[project_key("sandbox-key", 1)]
+        record.write_text(json.dumps({**asked, "batches": rounds}) + "\n", encoding="utf-8")
+        served = projects if several else {}
+        with Sandbox(project, port=free_port(SANDBOX_PORT), projects=served) as sandbox:
             # Explicit values beat a `.env`, which may hold a real key for `prod`.
             env["TAP_LEADTRACKR_API_URL"] = sandbox.url
-            count = sum(len(each) for each in projects.values()) if several else len(project)
             if several:
-                listed = [
-                    {"name": project_name(number), "api_key": key}
-                    for number, key in enumerate(projects, start=1)
-                ]
+                listed = [{"name": names[key], "api_key": key} for key in projects]
                 env["TAP_LEADTRACKR_PROJECTS"] = json.dumps(listed)
                 # Unset: one project's key and `projects` together are refused.
                 env["TAP_LEADTRACKR_API_KEY"] = ""
-                names = ", ".join(project["name"] for project in listed)
-                where = f"{args.projects} projects ({names}), "
-                batch = SANDBOX_BATCH * args.projects
+                where = f"{args.projects} projects ({', '.join(names.values())}), "
+                truth = {
+                    (names[key], lead["id"]): (lead["status"], lead["price"])
+                    for key, each in projects.items()
+                    for lead in each.leads
+                }
             else:
                 env["TAP_LEADTRACKR_API_KEY"] = sandbox.api_key
-                where, batch = "", SANDBOX_BATCH
-            news = "" if first_run else f", {batch} of them new since the last run"
+                where = ""
+                truth = {(lead["id"],): (lead["status"], lead["price"]) for lead in project.leads}
+            count = sum(len(each) for each in projects.values())
+            news = ""
+            if changes:
+                news = (
+                    f"; since the last run {sum(len(c.added) for c in changes)} new, "
+                    f"{sum(len(c.rated) for c in changes)} rated "
+                    f"({sum(len(c.rated_recent) for c in changes)} of the last 10 days), "
+                    f"{sum(len(c.deleted) for c in changes)} deleted"
+                )
             print(f"  source     sandbox at {sandbox.url}: {where}{count:,} leads{news}")
             status = sync(
-                demo, full_refresh=args.full_refresh or first_run, mark_before=mark_before
+                demo,
+                job=job,
+                full_refresh=args.full_refresh or first_run,
+                mark_before=mark_before,
+                truth=truth,
             )
         again = f'make demo ARGS="--projects {args.projects}"' if several else "make demo"
         print(
-            f"\nRun `{again}` again: {SANDBOX_BATCH} new leads{' per project' if several else ''} "
-            "will be waiting in the sandbox, and only those are loaded.\n"
+            f"\nRun `{again}` again: the sandbox project{'s' if several else ''} will have aged "
+            "by a round (new leads, ratings, deletions).\n"
+            "`make demo ARGS=--reconcile` runs the weekly reconcile; "
             "`make demo ARGS=--full-refresh` reads every lead again."
         )
         return status

@@ -1,5 +1,8 @@
 """What the warehouse holds: lead counts, statuses, forms, click-id shares and top channels.
 
+Leads a reconcile found deleted in LeadTrackr (`_sdc_deleted_at` set by the loader) stay
+in the table but are left out of every figure, and counted on a line of their own.
+
 With several projects (the tap's `projects` setting), leads are also counted per project,
 and a lead is one `(project, id)`: two projects' leads may share an id.
 
@@ -33,6 +36,9 @@ MODELS_SCHEMA = "analytics"
 _HAS = """coalesce("attributionData"->>'{key}', '') <> ''"""
 GOOGLE_CLICK = _HAS.format(key="gclid")
 META_CLICK = f"({_HAS.format(key='fbc')} or {_HAS.format(key='fbp')})"
+
+#: A row the loader has not flagged after a reconcile: LeadTrackr still has the lead.
+_LIVE = "_sdc_deleted_at is null"
 
 Location = Path | str
 """A DuckDB file, or a PostgreSQL URL (`postgresql://...`)."""
@@ -70,6 +76,8 @@ class Warehouse:
     leads_with_journey: int = 0
     by_project: list[tuple[str, int]] = field(default_factory=list)
     """Leads per project, when the tap read several; else empty."""
+    deleted: int = 0
+    """Leads flagged as deleted in LeadTrackr, kept in the table and left out of the rest."""
     first_touch: list[Channel] = field(default_factory=list)
     last_touch: list[Channel] = field(default_factory=list)
     schema: str = SCHEMA
@@ -160,6 +168,14 @@ def read_warehouse(
         if not db.has_table(schema, "leads"):
             return empty
         leads = f"{schema}.leads"
+        deleted = 0
+        if db.has_column(schema, "leads", "_sdc_deleted_at"):
+            deleted = int(
+                (db.one(f"select count(*) from {leads} where _sdc_deleted_at is not null") or (0,))[
+                    0
+                ]
+            )
+            leads = f"(select * from {leads} where {_LIVE}) as leads"
         projects = db.has_column(schema, "leads", "project")
         key = "(project, id)" if projects else "id"
         # The loader's metadata column, when it writes one (`add_metadata_columns`).
@@ -186,8 +202,13 @@ def read_warehouse(
         touchpoints, with_journey = 0, 0
         if db.has_table(schema, "lead_touchpoints"):
             journey = "(project, lead_id)" if projects else "lead_id"
+            live = (
+                f"where {_LIVE}"
+                if db.has_column(schema, "lead_touchpoints", "_sdc_deleted_at")
+                else ""
+            )
             touchpoints, with_journey = db.one(
-                f"select count(*), count(distinct {journey}) from {schema}.lead_touchpoints"
+                f"select count(*), count(distinct {journey}) from {schema}.lead_touchpoints {live}"
             ) or (0, 0)
         channels: dict[str, list[Channel]] = {"first_touch": [], "last_touch": []}
         if db.has_table(models_schema, "channel_performance"):
@@ -204,6 +225,7 @@ def read_warehouse(
         touchpoints=int(touchpoints),
         leads_with_journey=int(with_journey),
         by_project=[(name, int(count)) for name, count in by_project],
+        deleted=deleted,
         first_touch=channels["first_touch"],
         last_touch=channels["last_touch"],
         schema=schema,
@@ -254,6 +276,11 @@ def format_report(warehouse: Warehouse, *, top: int = 10) -> str:
     """The report as lines of text."""
     total = warehouse.leads
     lines = [f"  leads in the warehouse   {total:,}"]
+    if warehouse.deleted:
+        lines.append(
+            f"  deleted in LeadTrackr    {warehouse.deleted:,} (flagged in "
+            f"{warehouse.schema}.leads, left out here and in the models)"
+        )
     if not total:
         return "\n".join(lines)
     if warehouse.distinct_ids != total:

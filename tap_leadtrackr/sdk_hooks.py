@@ -35,7 +35,8 @@ if t.TYPE_CHECKING:
 PRIVATE_HOOKS: tuple[tuple[type, str, str], ...] = (
     (Stream, "_increment_stream_state", "bookmarks move once per page, not per record"),
     (Stream, "_generate_record_messages", "skipping the per-record selection walk"),
-    (Stream, "_stream_version", "the RECORD version in the fast `_generate_record_messages`"),
+    (Stream, "_stream_version", "the RECORD version: read by the fast path, set by `reconcile`"),
+    (Stream, "_write_activate_version_message", "ACTIVATE_VERSION after a reconcile's read"),
     (Stream, "_write_schema_message", "one SCHEMA per run for a stream synced per page"),
     (Tap, "_validate_config", "config errors worded without the values (keys) they hold"),
     (Tap, "_config", "validated in place, as the SDK does, so that defaults are filled in"),
@@ -89,6 +90,24 @@ class FastRecordMessages(Stream):
                     version=self._stream_version,
                     time_extracted=datetime.now(timezone.utc),
                 )
+
+
+class TableVersion(Stream):
+    """A stream whose records carry a table version that the tap activates when it says.
+
+    The SDK sets the version and writes ACTIVATE_VERSION together, as a FULL_TABLE sync
+    starts: a target acting on it would drop every row before a single one was read.
+    """
+
+    def use_table_version(self, version: int) -> None:
+        """Stamp every record written from now on with `version`."""
+        # Read by `_generate_record_messages`; `sync()` sets it only with its early message.
+        self._stream_version = version
+
+    def activate_table_version(self) -> None:
+        """Write ACTIVATE_VERSION for the version the records carry, once per stream map."""
+        if self._stream_version is not None:
+            self._write_activate_version_message(self._stream_version)
 
 
 class OneSchemaPerRun(Stream):

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values, find_dotenv
 
 from tap_leadtrackr.projects import api_key_of
+from tap_leadtrackr.reconcile import reconcile_errors
 from tap_leadtrackr.streams import status_list
 from tap_leadtrackr.timestamps import parse_timestamp
 
@@ -261,7 +262,8 @@ def own_problems(config: dict[str, t.Any]) -> list[Problem]:
         problems.append(
             ("search", "`search` must be at least 2 characters, not counting spaces around it")
         )
-    return problems + key_problems(config)
+    reconcile = [("reconcile", message) for message in reconcile_errors(config)]
+    return problems + key_problems(config) + reconcile
 
 
 def date_problems(config: t.Mapping[str, t.Any]) -> list[Problem]:

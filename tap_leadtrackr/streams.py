@@ -11,13 +11,14 @@ from functools import cached_property
 from singer_sdk import Stream
 from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE, REPLICATION_INCREMENTAL
 
 from tap_leadtrackr.channel_flow import parse_channel_flow, touchpoints
 from tap_leadtrackr.client import LeadTrackrStream
 from tap_leadtrackr.paging import OLDEST_FIRST, ContractError, Page, PageRequest, read_range
 from tap_leadtrackr.privacy import protect_leads
 from tap_leadtrackr.projects import project_keys
+from tap_leadtrackr.reconcile import FullRead, Reconcile
 from tap_leadtrackr.schemas import (
     LEAD_FIELDS,
     LEAD_SCHEMA,
@@ -86,7 +87,7 @@ def filter_parameters(config: t.Mapping[str, t.Any]) -> dict[str, str]:
     return params
 
 
-class LeadsStream(LeadTrackrStream):
+class LeadsStream(Reconcile, LeadTrackrStream):
     """Leads, oldest first, from `GET /api/leads/getLeads`."""
 
     name = "leads"
@@ -115,7 +116,10 @@ class LeadsStream(LeadTrackrStream):
         self._bookmark = self.get_context_state(context).get("replication_key_value")
         self._window = (self.window_start(context), self.window_end())
         self.prepare_touchpoints(context)
+        # `reconcile`: records carry the run's table version, activated once all are read.
+        self.begin_reconcile(self.tap.initialized_at, self._touchpoints)
         yield from super().request_records(context)
+        self.read_to_end(context, refused=self.refused_projects)
         if self._touchpoints is not None:
             self._touchpoints.report_unknown_channel_flows()
 
@@ -337,6 +341,10 @@ def read_start(stream: Stream, context: Context | None) -> str | None:
     Moved back `lookback_window_days`, so that recently created leads (and their
     touchpoints) come again with their current status, price and note.
     """
+    if stream.replication_method == REPLICATION_FULL_TABLE:
+        # A full read (`reconcile`): no bookmark; the SDK then ignores `start_date` too.
+        start_date = stream.config.get("start_date")
+        return format_timestamp(parse_timestamp(start_date)) if start_date else None
     start = stream.get_starting_timestamp(context)
     if start is None:
         return None
@@ -355,7 +363,7 @@ def earliest(*starts: str | None) -> str | None:
     return min(start for start in starts if start is not None)
 
 
-class LeadTouchpointsStream(PageCheckpoints, OneSchemaPerRun, Stream):
+class LeadTouchpointsStream(FullRead, PageCheckpoints, OneSchemaPerRun, Stream):
     """Each lead's channel flow, one record per session; derived from `leads`, no requests.
 
     `LeadsStream` hands over each page of leads once their records are written, and this

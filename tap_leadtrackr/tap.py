@@ -12,6 +12,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from tap_leadtrackr.client import DEFAULT_API_URL, MAX_PAGE_SIZE
 from tap_leadtrackr.exits import ClearExits
 from tap_leadtrackr.privacy import KEEP, PII_MODES
+from tap_leadtrackr.reconcile import RECONCILE_SETTING
 from tap_leadtrackr.sdk_hooks import ConfigChecks, ConnectionTest, quiet_unhandled_error_line
 from tap_leadtrackr.settings import Problem, check_config, settings_from_environment
 from tap_leadtrackr.state import canonical_bookmarks, check_state
@@ -201,6 +202,7 @@ class TapLeadTrackr(ConnectionTest, ConfigChecks, ClearExits):
             ),
             examples=[7, 30],
         ),
+        RECONCILE_SETTING,
         th.Property(
             "max_parallel_requests",
             th.IntegerType(nullable=False, minimum=1, maximum=16),

@@ -10,6 +10,7 @@ from dataclasses import fields
 from types import FrameType
 from typing import get_type_hints
 
+from tap_leadtrackr.sandbox.aging import Aging, age_rounds
 from tap_leadtrackr.sandbox.data import generate_leads
 from tap_leadtrackr.sandbox.faults import SCRIPTED_FAULTS, Faults
 from tap_leadtrackr.sandbox.project import Project
@@ -102,6 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K,...",
         help="answer 403 for these projects, as for an inactive subscription, e.g. 2,3",
     )
+    aging = Aging()
+    parser.add_argument(
+        "--aged",
+        type=_count,
+        default=0,
+        metavar="ROUNDS",
+        help="serve every project as it is ROUNDS rounds later; each round rates "
+        f"{aging.recent_ratings} leads of the last {aging.recent_days} days and "
+        f"{aging.old_ratings} older than {aging.old_days} days (status and price), deletes "
+        f"{aging.deletions} and adds {aging.new_leads}; round K is always the same, so "
+        "restarting with --aged 1, 2, ... ages the project between syncs (default: %(default)s)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     parser.add_argument(
         "--bulk-ties",
@@ -182,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
             projects[project_key(options.api_key, number)] = Project(
                 more, active=number not in inactive
             )
+    # Project 1 is also in `projects` when there are several: each ages once.
+    served = {id(each): each for each in (project, *projects.values())}.values()
+    aged = [change for each in served for change in age_rounds(each, options.aged)]
     sandbox = Sandbox(
         project,
         api_key=options.api_key,
@@ -204,6 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         url, count, key = sandbox.url, len(project), sandbox.api_key
         print(f"LeadTrackr sandbox on {url} with {count} leads; API key: {key}", flush=True)
+        if aged:
+            print(
+                f"  aged {options.aged} round(s): {sum(len(c.rated) for c in aged)} leads rated, "
+                f"{sum(len(c.deleted) for c in aged)} deleted, "
+                f"{sum(len(c.added) for c in aged)} added",
+                flush=True,
+            )
         for other_key, other in sandbox.projects.items():
             state = "" if other.active else " (inactive: answers 403)"
             print(f"  project with {len(other)} leads; API key: {other_key}{state}", flush=True)

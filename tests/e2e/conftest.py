@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from tap_leadtrackr.sandbox import Sandbox, generate_leads
 from tap_leadtrackr.timestamps import ONE_MILLISECOND, format_timestamp
@@ -25,6 +26,16 @@ ROOT = Path(__file__).resolve().parents[2]
 MELTANO = Path(sys.executable).with_name("meltano")
 STATE_ID = "dev:tap-leadtrackr-to-target-duckdb"
 """Meltano's state id for `meltano run tap-leadtrackr target-duckdb` in `dev`."""
+
+
+def extractor_in_meltano_yml(name: str = "tap-leadtrackr") -> dict[str, t.Any]:
+    """The extractor `name` as meltano.yml declares it."""
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    return next(plugin for plugin in project["plugins"]["extractors"] if plugin["name"] == name)
+
+
+MAIN_JOB_LOOKBACK = timedelta(days=extractor_in_meltano_yml()["config"]["lookback_window_days"])
+"""How far back before its bookmark each run of the main job reads again (meltano.yml)."""
 
 # Variables that would change what Meltano or the plugins do; tests set their own.
 _OWN_PREFIXES = ("MELTANO_", "TAP_LEADTRACKR_", "TARGET_")

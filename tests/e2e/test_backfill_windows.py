@@ -24,9 +24,10 @@ from psycopg import sql
 
 from tap_leadtrackr.channel_flow import parse_channel_flow
 from tap_leadtrackr.sandbox import Project, Sandbox
-from tap_leadtrackr.timestamps import ONE_MILLISECOND, format_timestamp
+from tap_leadtrackr.timestamps import ONE_MILLISECOND, format_timestamp, parse_timestamp
 from tests.e2e.conftest import (
     EDGE_OFFSETS,
+    MAIN_JOB_LOOKBACK,
     ROOT,
     Meltano,
     created_in,
@@ -96,15 +97,17 @@ def test_monthly_windows_run_at_once_into_duckdb_files_hold_every_lead_once(
             # The newest lead of a window is the one 1 ms before the next window.
             assert bookmarks[window] == format_timestamp(end - ONE_MILLISECOND)
 
-        # Again, all at once: each window resumes from its own bookmark, not another's.
+        # Again, all at once: each window resumes from its own bookmark, not another's,
+        # moved back the main job's lookback window but not before the window's start.
         sandbox.clear_requests()
         backfill(meltano, sandbox, "--duckdb-dir", str(files))
         first_request = {}
         for request in lead_requests(sandbox):
             first_request.setdefault(request.params["createdAt[lte]"], request.params)
-        for window, (_, end) in WINDOWS.items():
+        for window, (start, end) in WINDOWS.items():
             params = first_request[format_timestamp(end - ONE_MILLISECOND)]
-            assert params["createdAt[gte]"] == bookmarks[window]
+            resumed = max(parse_timestamp(bookmarks[window]) - MAIN_JOB_LOOKBACK, start)
+            assert params["createdAt[gte]"] == format_timestamp(resumed)
 
     loaded: dict[str, list[int]] = {}
     touched: dict[str, set[int]] = {}

@@ -26,7 +26,14 @@ def test_meltano_yml_declares_and_meltano_lists_every_setting_of_the_tap(
     meltano: Meltano,
 ) -> None:
     project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
-    (extractor,) = project["plugins"]["extractors"]
+    extractors = {plugin["name"]: plugin for plugin in project["plugins"]["extractors"]}
+    extractor = extractors["tap-leadtrackr"]
+    # The reconcile's extractor is the same one, with its setting on (and its own state).
+    assert extractors["tap-leadtrackr--reconcile"] == {
+        "name": "tap-leadtrackr--reconcile",
+        "inherit_from": "tap-leadtrackr",
+        "config": {"reconcile": True},
+    }
     declared = {setting["name"]: setting for setting in extractor["settings"]}
     assert sorted(declared) == tap_settings()
     for setting in declared.values():
@@ -90,7 +97,7 @@ def test_settings_from_environment_variables_reach_the_tap(
     assert sorted(json.loads(line)["id"] for line in lines) == [lead["id"] for lead in expected]
 
 
-def test_the_job_has_a_daily_schedule_for_orchestrators(meltano: Meltano) -> None:
+def test_the_jobs_have_a_daily_and_a_weekly_schedule_for_orchestrators(meltano: Meltano) -> None:
     schedules = json.loads(meltano("schedule", "list", "--format=json").stdout)
     jobs = {schedule["job"]["name"]: schedule for schedule in schedules["schedules"]["job"]}
     assert jobs["leads-to-warehouse"]["interval"] == "@daily"
@@ -99,6 +106,16 @@ def test_the_job_has_a_daily_schedule_for_orchestrators(meltano: Meltano) -> Non
         "tap-leadtrackr target-duckdb",
         "dbt-duckdb:build",
     ]
+    # Every lead again once a week, hours after a daily run (DuckDB takes one writer).
+    assert jobs["reconcile-leads-to-warehouse"]["interval"] == "0 4 * * 0"
+    assert jobs["reconcile-leads-to-warehouse"]["job"]["tasks"] == [
+        "tap-leadtrackr--reconcile target-duckdb",
+        "dbt-duckdb:build",
+    ]
+    # The daily job re-reads a lookback window: ratings of recent leads arrive the next day.
+    config = json.loads(meltano("invoke", "--dump=config", "tap-leadtrackr").stdout)
+    assert config["lookback_window_days"] == 30
+    assert config["reconcile"] is False
 
 
 def test_settings_in_every_form_their_description_offers_reach_the_tap(meltano: Meltano) -> None:
@@ -121,7 +138,8 @@ def test_settings_in_every_form_their_description_offers_reach_the_tap(meltano: 
         }
 
     assert dumped["statuses"] == "open,lost"
-    assert {(r.params["status"], r.params["fbp[exists]"]) for r in requests} == {
+    keyset = [r for r in requests if r.params.get("createdAt[lte]") is None]
+    assert {(r.params["status"], r.params["fbp[exists]"]) for r in keyset} == {
         ("open,lost", "false")
     }
     messages = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]

@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
 from tap_leadtrackr.privacy import PII_MODES
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
-from tests.e2e.conftest import ROOT, Meltano, lead_requests, sandbox_env
+from tests.e2e.conftest import Meltano, extractor_in_meltano_yml, lead_requests, sandbox_env
 from tests.test_privacy import assert_no_personal_data, email_hash, expected_record
 
 
 def test_meltano_yml_offers_the_three_modes_with_keep_as_default() -> None:
-    project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
-    (extractor,) = project["plugins"]["extractors"]
+    extractor = extractor_in_meltano_yml()
     (pii,) = [setting for setting in extractor["settings"] if setting["name"] == "pii"]
 
     assert pii["kind"] == "options"

@@ -13,7 +13,10 @@ record's fields when nothing is flattened (`data_flattening_max_level` 0, this p
 setting), with the same result: the released loader builds its flattened copy of every
 record twice, which is most of its CPU time.
 
-Drop this package for `target-duckdb>0.8.0` once a release carries the fix.
+It also applies ACTIVATE_VERSION, which the released loader ignores, as MeltanoLabs'
+target-postgres does: `activate_version.py`.
+
+Drop the CSV fix for `target-duckdb>0.8.0` once a release carries it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ import typing as t
 
 import target_duckdb
 from target_duckdb.db_sync import DbSync
+
+from leadtrackr_target_duckdb.activate_version import (
+    activating_versions,
+    with_version_column,
+    with_version_value,
+)
 
 __all__ = ["HeaderlessCsvDbSync", "main"]
 
@@ -95,7 +104,19 @@ class HeaderlessCsvDbSync(DbSync):  # type: ignore[misc]
 
 
 def main() -> None:
-    """`target-duckdb`, with every stream loaded through `HeaderlessCsvDbSync`."""
-    # `persist_lines` builds one `DbSync` per stream from the module's global name.
+    """`target-duckdb`, loading through `HeaderlessCsvDbSync` and applying ACTIVATE_VERSION."""
+    # The released loop calls these by their module's global names.
     target_duckdb.DbSync = HeaderlessCsvDbSync
+    released = target_duckdb.persist_lines
+    target_duckdb.add_metadata_columns_to_schema = with_version_column(
+        target_duckdb.add_metadata_columns_to_schema
+    )
+    target_duckdb.add_metadata_values_to_record = with_version_value(
+        target_duckdb.add_metadata_values_to_record
+    )
+
+    def persist_lines(connection: t.Any, config: dict[str, t.Any], lines: t.Any) -> None:
+        released(connection, config, activating_versions(lines, connection, config))
+
+    target_duckdb.persist_lines = persist_lines
     target_duckdb.main()

@@ -1,4 +1,7 @@
-{#- One row per session of a lead's journey, typed and cleaned; position 1 is the first touch. -#}
+{#-
+  One row per session of the journey of a lead LeadTrackr still has (macros/not_deleted.sql),
+  typed and cleaned; position 1 is the first touch.
+-#}
 
 select
     {%- if has_project_column() %}
@@ -14,3 +17,4 @@ select
     nullif(trim(term), '') as term,
     nullif(trim(landing_page), '') as landing_page
 from {{ source('leadtrackr', 'lead_touchpoints') }}
+{{ where_not_deleted(source('leadtrackr', 'lead_touchpoints')) }}

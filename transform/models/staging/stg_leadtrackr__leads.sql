@@ -1,6 +1,7 @@
 {#-
-  One row per lead, typed and cleaned. Column names are quoted as LeadTrackr spells them:
-  PostgreSQL keeps that case, DuckDB (which lower-cases them) matches any case.
+  One row per lead LeadTrackr still has (macros/not_deleted.sql), typed and cleaned. Column
+  names are quoted as LeadTrackr spells them: PostgreSQL keeps that case, DuckDB (which
+  lower-cases them) matches any case.
 -#}
 {%- set click_ids = ['gclid', 'gbraid', 'wbraid', 'dclid', 'msclkid', 'fbc', 'fbp', 'ttclid', 'li_fat_id'] -%}
 
@@ -22,6 +23,7 @@ with leads as (
         nullif(trim("attributionData" ->> '{{ key }}'), '') as {{ key }}{{ ',' if not loop.last }}
         {%- endfor %}
     from {{ source('leadtrackr', 'leads') }}
+    {{ where_not_deleted(source('leadtrackr', 'leads')) }}
 
 )
 
