@@ -1,7 +1,8 @@
 """The LeadTrackr demo: leads -> Meltano job `leads-to-warehouse` -> DuckDB, then a report.
 
 The job loads the leads and their touchpoints, then builds and tests the dbt models of
-`transform/` in the same file (`lead_journeys`, `channel_performance`), which the report reads.
+`transform/` in the same file (`lead_journeys`, `channel_performance`, the attribution),
+which the report reads; the attribution's charts go to `output/report.html`.
 
     python scripts/demo.py [--full-refresh]      (`make demo ARGS=--full-refresh`)
     python scripts/demo.py --projects 3          (`make demo ARGS="--projects 3"`)
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from html_report import write_report
 from warehouse_report import SCHEMA, Warehouse, format_report, read_warehouse
 
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads, project_key
@@ -189,6 +191,10 @@ def sync(demo: Demo, *, full_refresh: bool, mark_before: str | None) -> int:
         print(f"  dbt build  {models[-1]} (models and tests of transform/)")
     print(f"\nWarehouse report ({shown(demo.warehouse)}, schema {SCHEMA})")
     print(format_report(after))
+    if models:
+        name = "agency-report.html" if demo.environment == "agency" else "report.html"
+        page = write_report(demo.warehouse, demo.warehouse.with_name(name))
+        print(f"\nHTML report: {shown(page)} (the attribution in charts; open it in a browser)")
     return 0 if after.distinct_ids == after.leads else 1
 
 
