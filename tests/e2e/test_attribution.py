@@ -473,6 +473,50 @@ def test_settings_that_cannot_work_stop_dbt_with_their_name(
     )
 
 
+def test_with_several_projects_spend_must_name_its_project(
+    crafted_duckdb: Built, tmp_path: Path
+) -> None:
+    # Two projects whose leads share their ids, as the `projects` setting loads them.
+    warehouse = tmp_path / "projects.duckdb"
+    shutil.copy(crafted_duckdb.warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as db:
+        for table in ("leads", "lead_touchpoints"):
+            db.execute(
+                "create table leadtrackr.two as "
+                f"select 'alpha' as project, * from leadtrackr.{table} union all "
+                f"select 'beta' as project, * from leadtrackr.{table}"
+            )
+            db.execute(f"drop table leadtrackr.{table}")
+            db.execute(f"alter table leadtrackr.two rename to {table}")
+    env = {"TARGET_DUCKDB_FILEPATH": warehouse, "DBT_DUCKDB_AD_SPEND": "ads.spend"}
+    # Spend that does not say its project would count for each: refused.
+    refused = crafted_duckdb.meltano("invoke", "dbt-duckdb:run", env=env, check=False)
+    assert refused.returncode != 0
+    assert "(dbt var `ad_spend`) has no `project` column, but the leads come from several" in (
+        refused.stdout + refused.stderr
+    )
+
+    with duckdb.connect(str(warehouse)) as db:
+        db.execute("alter table ads.spend add column project varchar default 'alpha'")
+    crafted_duckdb.meltano("invoke", "dbt-duckdb:build", env=env)
+    spend = query_duckdb(
+        warehouse,
+        "select project, attribution_model, sum(spend_cents), sum(credited_leads) "
+        "from analytics.channel_attribution group by 1, 2 order by 1, 2",
+    )
+    total = sum(spend for *_, spend in SPEND) * 100
+    assert spend == [
+        (
+            project,
+            model,
+            pytest.approx(total) if project == "alpha" else None,
+            pytest.approx(len(LEADS)),
+        )
+        for project in ("alpha", "beta")
+        for model in sorted(MODELS)
+    ]
+
+
 # PostgreSQL: target-postgres and dbt-postgres, spend in the loader's schema.
 
 

@@ -45,6 +45,9 @@ def test_demo_loads_the_sandbox_and_then_only_what_is_new(meltano: Meltano, tmp_
     assert "WARN=0 ERROR=0 SKIP=0" in first
     assert "top channels by first touch (analytics.channel_performance)" in first
     assert "top channels by last touch (analytics.channel_performance)" in first
+    # The terminal report names the page of charts (tests/e2e/test_html_report.py opens one).
+    assert f"HTML report: {output / 'report.html'}" in first
+    assert "<canvas" in (output / "report.html").read_text(encoding="utf-8")
 
     second = demo()
     assert "25 of them new since the last run" in second
@@ -75,6 +78,7 @@ def test_demo_of_three_projects_loads_them_side_by_side_and_reports_each(
     assert "First sync: 600 leads loaded." in first
     for name in ("acme", "globex", "initech"):
         assert f"    {name:<22}    200   33.3%" in first
+    assert f"HTML report: {output / 'agency-report.html'}" in first
 
     second = demo()
     assert "75 of them new since the last run" in second
