@@ -39,21 +39,18 @@ touches as (
 
 ),
 
-numbered as (
+extents as (
 
+    -- Each journey's extent, in one pass: these windows share their partition and no order.
     select
         *,
-        row_number() over (partition by {{ lead }} order by touch_position) as touch_number,
         count(*) over (partition by {{ lead }}) as touches,
+        min(touch_position) over (partition by {{ lead }}) as first_position,
+        max(touch_position) over (partition by {{ lead }}) as last_position,
         -- The last touch that is not direct; a journey that is all direct has none.
         max(case when source <> '(direct)' then touch_position end)
             over (partition by {{ lead }}) as last_non_direct_position,
-        -- Weights relative to the newest touch (weight 1): never all 0, however old.
-        power(
-            cast(2 as {{ double }}),
-            (min(days_before_lead) over (partition by {{ lead }}) - days_before_lead)
-            / {{ time_decay_half_life_days() }}
-        ) as decay_weight
+        min(days_before_lead) over (partition by {{ lead }}) as newest_days
     from touches
 
 ),
@@ -62,9 +59,19 @@ weighed as (
 
     select
         *,
-        max(touch_position) over (partition by {{ lead }}) as last_position,
-        sum(decay_weight) over (partition by {{ lead }}) as decay_weights
-    from numbered
+        -- Weights relative to the newest touch (weight 1): never all 0, however old.
+        power(
+            cast(2 as {{ double }}),
+            (newest_days - days_before_lead) / {{ time_decay_half_life_days() }}
+        ) as decay_weight
+    from extents
+
+),
+
+normalised as (
+
+    select *, sum(decay_weight) over (partition by {{ lead }}) as decay_weights
+    from weighed
 
 ),
 
@@ -80,20 +87,20 @@ credited_touches as (
 
     select
         {%- if project %}
-        weighed.project,
+        normalised.project,
         {%- endif %}
-        weighed.lead_id,
+        normalised.lead_id,
         models.attribution_model,
-        weighed.touch_position,
-        weighed.source,
-        weighed.medium,
-        weighed.campaign,
-        weighed.created_at,
-        weighed.status_group,
-        weighed.price_cents,
+        normalised.touch_position,
+        normalised.source,
+        normalised.medium,
+        normalised.campaign,
+        normalised.created_at,
+        normalised.status_group,
+        normalised.price_cents,
         case models.attribution_model
-            when 'first_touch' then case when touch_number = 1 then 1 else 0 end
-            when 'last_touch' then case when touch_number = touches then 1 else 0 end
+            when 'first_touch' then case when touch_position = first_position then 1 else 0 end
+            when 'last_touch' then case when touch_position = last_position then 1 else 0 end
             when 'last_non_direct' then
                 case
                     when touch_position = coalesce(last_non_direct_position, last_position) then 1
@@ -104,12 +111,13 @@ credited_touches as (
                 case
                     when touches = 1 then 1
                     when touches = 2 then cast(0.5 as {{ double }})
-                    when touch_number = 1 or touch_number = touches then cast(0.4 as {{ double }})
+                    when touch_position in (first_position, last_position)
+                        then cast(0.4 as {{ double }})
                     else cast(0.2 as {{ double }}) / (touches - 2)
                 end
             when 'time_decay' then decay_weight / decay_weights
         end as credit
-    from weighed
+    from normalised
     cross join models
 
 ),
