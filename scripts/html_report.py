@@ -34,11 +34,13 @@ TOP_PATHS = 10
 
 def read_figures(location: Location, *, models_schema: str = MODELS_SCHEMA) -> dict[str, t.Any]:
     """The report's figures, in currency units (the marts hold cents)."""
+    # A PostgreSQL URL holds a password: the page and messages name the database's kind only.
+    where = location.name if isinstance(location, Path) else "PostgreSQL"
     with _Database(location) as db:
         for mart in ("channel_attribution", "conversion_paths"):
             if not db.has_table(models_schema, mart):
                 raise SystemExit(
-                    f"No {models_schema}.{mart} in {location}: build the dbt models of "
+                    f"No {models_schema}.{mart} in {where}: build the dbt models of "
                     "transform/ first (the job `leads-to-warehouse` does)."
                 )
         attribution = f"{models_schema}.channel_attribution"
@@ -68,7 +70,7 @@ def read_figures(location: Location, *, models_schema: str = MODELS_SCHEMA) -> d
             "where spend_cents is not null group by 1, 2"
         )
     return {
-        "source": location.name if isinstance(location, Path) else "PostgreSQL",
+        "source": where,
         "generated": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         "models": MODELS,
         "totals": {

@@ -8,8 +8,11 @@ path), with ad spend in a table of the warehouse that the dbt var `ad_spend` nam
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
+import sys
 import typing as t
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
@@ -21,7 +24,7 @@ import pytest
 
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
 from tap_leadtrackr.timestamps import format_timestamp
-from tests.e2e.conftest import Meltano, query_duckdb, sandbox_env
+from tests.e2e.conftest import ROOT, Meltano, query_duckdb, sandbox_env
 from tests.e2e.test_dbt_models import dbt_postgres_env
 from tests.e2e.test_meltano_postgres import postgres_url, query, schema, sqlalchemy_url  # noqa: F401
 
@@ -524,6 +527,7 @@ def test_each_model_credits_the_crafted_journeys_as_worked_out_in_postgres(
     meltano: Meltano,
     postgres_url: str,  # noqa: F811
     schema: str,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     models = f"{schema}_models"
     with psycopg.connect(postgres_url, autocommit=True) as connection:
@@ -550,8 +554,58 @@ def test_each_model_credits_the_crafted_journeys_as_worked_out_in_postgres(
                     for statement in (CREDIT_QUERY, ATTRIBUTION_QUERY, PATH_QUERY)
                 )
             )
+            # The HTML report reads PostgreSQL too (tests/e2e/test_html_report.py opens one).
+            page = tmp_path / "report.html"
+            written = subprocess.run(
+                [
+                    sys.executable,
+                    "scripts/html_report.py",
+                    postgres_url,
+                    "--models-schema",
+                    models,
+                    "--output",
+                    str(page),
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
         finally:
             with psycopg.connect(postgres_url, autocommit=True) as connection:
                 connection.execute(f"drop schema if exists {models} cascade")  # type: ignore[arg-type]
     assert_marts_as_worked_out(marts)
     assert_spend_as_worked_out(marts)
+
+    assert written.returncode == 0, written.stdout + written.stderr
+    html = page.read_text(encoding="utf-8")
+    figures = json.loads(
+        html.split('<script type="application/json" id="figures">')[1].split("</script>")[0]
+    )
+    assert figures["totals"] == {
+        "leads": len(LEADS),
+        "conversions": sum(crafted.status in CONVERTED for crafted in LEADS.values()),
+        "value": sum(crafted.price or 0 for crafted in LEADS.values()) / 100,
+        "first_month": "2026-03",
+        "last_month": "2026-04",
+    }
+    # Most spend first: the campaign without leads, and the one whose lead is pending.
+    assert figures["cost"]["without_conversions"] == [
+        {"campaign": "tiktok / cpc / awareness_test", "spend": 40.0},
+        {"campaign": "google / cpc / (none)", "spend": 30.0},
+    ]
+    # Without the marts, a one-line error that names the schema, not the URL's password.
+    missing = subprocess.run(
+        [sys.executable, "scripts/html_report.py", postgres_url, "--models-schema", models],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == (
+        f"No {models}.channel_attribution in PostgreSQL: build the dbt models of transform/ "
+        "first (the job `leads-to-warehouse` does)."
+    )
