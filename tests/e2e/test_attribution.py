@@ -445,6 +445,36 @@ def test_the_dbt_tests_fail_when_a_mart_loses_a_credit_a_lead_or_spend(
     }
 
 
+def test_a_lead_that_lead_journeys_leaves_out_counts_nowhere(
+    crafted_duckdb: Built, tmp_path: Path
+) -> None:
+    # As a deleted lead will be: the staging views leave it out, and so lead_journeys.
+    warehouse = tmp_path / "left-out.duckdb"
+    shutil.copy(crafted_duckdb.warehouse, warehouse)
+    left_out = list(LEADS).index("one instant") + 1
+    with duckdb.connect(str(warehouse)) as db:
+        db.execute("delete from analytics.lead_journeys where lead_id = ?", [left_out])
+    crafted_duckdb.meltano(
+        "invoke",
+        "dbt-duckdb",
+        "build",
+        "--select",
+        "lead_attribution+ conversion_paths+",
+        env={"TARGET_DUCKDB_FILEPATH": warehouse, "DBT_DUCKDB_AD_SPEND": "ads.spend"},
+    )
+    marts = _duckdb_marts(warehouse)
+    assert left_out not in {row[0] for row in marts.credits}
+    # Its touches (google / cpc / brand_nl, then facebook) no longer count in March.
+    brand = {
+        row[1]: row[5]
+        for row in marts.attribution
+        if row[0] == date(2026, 3, 1) and tuple(row[2:5]) == GOOGLE_BRAND
+    }
+    assert brand == pytest.approx(dict.fromkeys(MODELS, 1.0))
+    assert "google / cpc > facebook / cpc" not in {row[1] for row in marts.paths}
+    assert sum(row[2] for row in marts.paths) == len(LEADS) - 1
+
+
 def test_settings_that_cannot_work_stop_dbt_with_their_name(
     crafted_duckdb: Built, tmp_path: Path
 ) -> None:
