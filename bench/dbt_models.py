@@ -107,6 +107,8 @@ def build(transform: Transform, warehouse: Path, workdir: Path) -> Build:
         "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "TARGET_DUCKDB_FILEPATH": str(warehouse),
+        # As `make demo` builds the models: with the sandbox's spend sample.
+        "DBT_DUCKDB_AD_SPEND": "sandbox_ad_spend",
         # The utility's settings, as Meltano reads them from the environment.
         "DBT_DUCKDB_PROJECT_DIR": str(transform.directory),
         "DBT_DUCKDB_PROFILES_DIR": str(transform.directory),

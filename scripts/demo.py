@@ -292,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
                 batch = SANDBOX_BATCH * args.projects
             else:
                 env["TAP_LEADTRACKR_API_KEY"] = sandbox.api_key
+                # The spend sample for the sandbox's channels (transform/seeds/): one project.
+                env["DBT_DUCKDB_AD_SPEND"] = "sandbox_ad_spend"
                 where, batch = "", SANDBOX_BATCH
             news = "" if first_run else f", {batch} of them new since the last run"
             print(f"  source     sandbox at {sandbox.url}: {where}{count:,} leads{news}")

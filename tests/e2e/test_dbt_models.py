@@ -195,9 +195,7 @@ def test_with_a_project_column_every_model_carries_it_and_keys_include_it(
             db.execute(f"drop table leadtrackr.{table}")
             db.execute(f"alter table leadtrackr.two rename to {table}")
         db.execute("update leadtrackr.leads set status = 'lost' where project = 'beta'")
-    # No spend: the demo's sample says nothing of projects (test_attribution.py has spend).
-    env = {"TARGET_DUCKDB_FILEPATH": warehouse, "DBT_DUCKDB_AD_SPEND": ""}
-    duckdb_built.meltano("invoke", "dbt-duckdb:build", env=env)
+    duckdb_built.meltano("invoke", "dbt-duckdb:build", env={"TARGET_DUCKDB_FILEPATH": warehouse})
 
     for model in (
         "stg_leadtrackr__leads",

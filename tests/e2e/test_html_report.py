@@ -1,8 +1,8 @@
 """`output/report.html` in a real headless Chromium: it loads, fetches nothing, and its four
 charts hold the marts' figures.
 
-The warehouse is the main job's on sandbox leads (Meltano environment `dev`, so with the
-demo's spend sample). The page is written by `scripts/html_report.py` as a user runs it;
+The warehouse is the main job's on sandbox leads, with the demo's spend sample as `make
+demo` sets it. The page is written by `scripts/html_report.py` as a user runs it;
 the expected figures are queried here from the marts, not taken from the script.
 """
 
@@ -51,7 +51,12 @@ def warehouse(meltano_installed: Path, tmp_path_factory: pytest.TempPathFactory)
     warehouse = workdir / "warehouse.duckdb"
     with Sandbox(Project(generate_leads(LEADS, seed=63))) as sandbox:
         Meltano(workdir / "meltano")(
-            "run", "leads-to-warehouse", env=sandbox_env(sandbox, TARGET_DUCKDB_FILEPATH=warehouse)
+            "run",
+            "leads-to-warehouse",
+            # As `make demo` runs it: with the spend sample of the sandbox's channels.
+            env=sandbox_env(
+                sandbox, TARGET_DUCKDB_FILEPATH=warehouse, DBT_DUCKDB_AD_SPEND="sandbox_ad_spend"
+            ),
         )
     return warehouse
 
