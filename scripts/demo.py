@@ -1,7 +1,8 @@
 """The LeadTrackr demo: leads -> Meltano job `leads-to-warehouse` -> DuckDB, then a report.
 
 The job loads the leads and their touchpoints, then builds and tests the dbt models of
-`transform/` in the same file (`lead_journeys`, `channel_performance`), which the report reads.
+`transform/` in the same file (`lead_journeys`, `channel_performance`, the attribution),
+which the report reads; the attribution's charts go to `output/report.html`.
 
     python scripts/demo.py [--full-refresh]      (`make demo ARGS=--full-refresh`)
     python scripts/demo.py --reconcile           (`make demo ARGS=--reconcile`)
@@ -41,6 +42,7 @@ from types import FrameType
 from typing import Any
 
 import duckdb
+from html_report import write_report
 from warehouse_report import SCHEMA, format_report, read_warehouse
 
 from tap_leadtrackr.sandbox import Aged, Project, Sandbox, age, generate_leads, project_key
@@ -262,6 +264,10 @@ def sync(
         print(f"  dbt build  {models[-1]} (models and tests of transform/)")
     print(f"\nWarehouse report ({shown(demo.warehouse)}, schema {SCHEMA})")
     print(format_report(after))
+    if models:
+        name = "agency-report.html" if demo.environment == "agency" else "report.html"
+        page = write_report(demo.warehouse, demo.warehouse.with_name(name))
+        print(f"\nHTML report: {shown(page)} (the attribution in charts; open it in a browser)")
     return 0 if after.distinct_ids == after.leads else 1
 
 
@@ -369,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
                 }
             else:
                 env["TAP_LEADTRACKR_API_KEY"] = sandbox.api_key
+                # The spend sample for the sandbox's channels (transform/seeds/): one project.
+                env["DBT_DUCKDB_AD_SPEND"] = "sandbox_ad_spend"
                 where = ""
                 truth = {(lead["id"],): (lead["status"], lead["price"]) for lead in project.leads}
             count = sum(len(each) for each in projects.values())

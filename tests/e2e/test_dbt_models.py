@@ -202,6 +202,9 @@ def test_with_a_project_column_every_model_carries_it_and_keys_include_it(
         "stg_leadtrackr__lead_touchpoints",
         "lead_journeys",
         "channel_performance",
+        "lead_attribution",
+        "channel_attribution",
+        "conversion_paths",
     ):
         columns = query_duckdb(
             warehouse,

@@ -52,6 +52,9 @@ def test_demo_loads_the_sandbox_then_follows_it_daily_and_with_a_reconcile(
     assert "WARN=0 ERROR=0 SKIP=0" in first
     assert "top channels by first touch (analytics.channel_performance)" in first
     assert "top channels by last touch (analytics.channel_performance)" in first
+    # The terminal report names the page of charts (tests/e2e/test_html_report.py opens one).
+    assert f"HTML report: {output / 'report.html'}" in first
+    assert "<canvas" in (output / "report.html").read_text(encoding="utf-8")
 
     # The demo's sandbox, aged here as the demo ages it.
     project = Project(generate_leads(LEADS, seed=1))
@@ -110,6 +113,7 @@ def test_demo_of_three_projects_loads_them_side_by_side_and_reports_each(
     assert "First sync: 600 leads loaded." in first
     for name in ("acme", "globex", "initech"):
         assert f"    {name:<22}    200   33.3%" in first
+    assert f"HTML report: {output / 'agency-report.html'}" in first
 
     projects = [Project(generate_leads(200, seed=seed)) for seed in (1, 2, 3)]
     recent = sum(len(age(each, seed=1).rated_recent) for each in projects)
