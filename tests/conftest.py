@@ -70,7 +70,8 @@ def run_tap(
         with redirect_stdout(stdout), redirect_stderr(stderr):
             tap = TapLeadTrackr(config=config, state=state, catalog=catalog)
             tap.sync_all()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
+        # SystemExit too: a signal stops a sync with one (`exits.SyncInterrupted`).
         error = exc
     finally:
         logging.getLogger().removeHandler(handler)

@@ -18,8 +18,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 
 from tap_leadtrackr import streams
+from tap_leadtrackr.exits import SyncInterrupted
 from tap_leadtrackr.paging import Pages
 from tap_leadtrackr.sandbox import Faults, Project, Sandbox, generate_leads
 from tap_leadtrackr.sending import Sender
@@ -83,6 +85,7 @@ def examples(draw: st.DrawFn) -> dict[str, t.Any]:
         "page_size": page_size,
         "max_retries": draw(st.integers(0, 2)),
         "kill_points": draw(st.lists(st.integers(0, 400), max_size=4)),
+        "signals": draw(st.lists(st.integers(1, 400), max_size=3)),
         "parallel": draw(st.sampled_from([1, 4])),
         "touchpoints": draw(st.booleans()),
     }
@@ -96,10 +99,25 @@ def check_every_lead_arrives(
     kill_points: list[int],
     parallel: int,
     touchpoints: bool,
+    signals: list[int] = (),  # type: ignore[assignment]
 ) -> None:
     # The staticmethods themselves, put back at the end.
     original_sleep, original_pause = Sender.__dict__["sleep"], Sender.__dict__["pause"]
     Sender.sleep = Sender.pause = staticmethod(lambda seconds, cancelled: None)
+    # A SIGTERM arriving before the n-th message of a run: the handler raises where the
+    # main thread is (`exits.interrupt` raises `SyncInterrupted`, without its watchdog).
+    original_write = MsgSpecWriter.write_message
+    pending = list(signals)
+    written = [0]
+
+    def write_or_stop(writer: MsgSpecWriter, message: t.Any) -> None:
+        written[0] += 1
+        if pending and written[0] == pending[0]:
+            pending.pop(0)
+            raise SyncInterrupted(143)
+        original_write(writer, message)
+
+    MsgSpecWriter.write_message = write_or_stop  # type: ignore[method-assign]
     first_ids = {lead["id"] for lead in leads}
     try:
         with Sandbox(Project(leads), faults=faults) as server:
@@ -114,6 +132,7 @@ def check_every_lead_arrives(
             runs: list[list[dict]] = []
             state, kills = None, list(kill_points)
             for _ in range(100):
+                written[0] = 0
                 result = run_tap(config, state=state, catalog=catalog, expect_error=True)
                 messages = result.messages
                 killed = bool(kills) and kills[0] < len(messages)
@@ -137,6 +156,7 @@ def check_every_lead_arrives(
             every_lead = list(server.project.leads)
     finally:
         Sender.sleep, Sender.pause = original_sleep, original_pause
+        MsgSpecWriter.write_message = original_write  # type: ignore[method-assign]
 
     # Leads deleted during the sync may or may not arrive; the others must.
     stayed = [lead for lead in every_lead if lead["id"] in first_ids]
