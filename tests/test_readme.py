@@ -37,3 +37,7 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
 
     assert re.search(r"^make test\b", ci, flags=re.MULTILINE)
+
+
+def test_the_readme_is_a_first_screen_and_the_reference_lives_in_docs() -> None:
+    assert len(README.splitlines()) <= 350

@@ -37,7 +37,7 @@ CLICK_CHANNELS = (
     ("ttclid", "tiktok", "cpc"),
     ("li_fat_id", "linkedin", "cpc"),
 )
-"""The README's rule for a lead without a journey: the first of these click ids it has."""
+"""docs/models.md's rule for a lead without a journey: the first of these click ids it has."""
 JOURNEY_COLUMNS = (
     "lead_id, created_at, status, status_group, price_cents, touchpoints, first_touch_at, "
     "first_touch_source, first_touch_medium, first_touch_campaign, last_touch_source, "
