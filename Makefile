@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` (the main job) and `make test` (every test).
-# Both need only Python 3.10+ and the package index; each makes its own virtualenv.
+# Both need only Python 3.11+ and the package index; each makes its own virtualenv.
 
 PYTHON ?= python3
 VENV ?= .venv

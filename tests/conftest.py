@@ -75,8 +75,7 @@ def run_tap(
     finally:
         logging.getLogger().removeHandler(handler)
     if error is not None and not expect_error:
-        if hasattr(error, "add_note"):  # Python 3.11+
-            error.add_note(f"--- the sync's log, last lines:\n{stderr.getvalue()[-4000:]}")
+        error.add_note(f"--- the sync's log, last lines:\n{stderr.getvalue()[-4000:]}")
         raise error
     stdout.seek(0)
     output = stdout.read()
