@@ -1,14 +1,23 @@
-"""`make demo`'s script: a first run loads the sandbox, the next one only its new leads."""
+"""`make demo`'s script: a first run loads the sandbox, the next one only its new leads,
+apart from what the Meltano commands of the docs use, and its hints are the commands to run."""
 
 from __future__ import annotations
 
+import importlib
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
-from tests.e2e.conftest import ROOT, Meltano, query_duckdb
+import pytest
+import yaml
+
+from tests.e2e.conftest import ROOT, STATE_ID, Meltano, query_duckdb
 
 LEADS = 600
+JOB = "leads-to-warehouse"
 
 
 def run_demo(meltano: Meltano, output: Path, *options: str) -> str:
@@ -30,6 +39,13 @@ def run_demo(meltano: Meltano, output: Path, *options: str) -> str:
     return result.stdout
 
 
+@pytest.fixture
+def demo_script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """scripts/demo.py as a module (it imports its neighbour, warehouse_report)."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    return importlib.import_module("demo")
+
+
 def test_demo_loads_the_sandbox_and_then_only_what_is_new(meltano: Meltano, tmp_path: Path) -> None:
     output = tmp_path / "output"
 
@@ -38,6 +54,7 @@ def test_demo_loads_the_sandbox_and_then_only_what_is_new(meltano: Meltano, tmp_
 
     first = demo()
     assert "environment `dev`" in first
+    assert f"$ meltano --environment dev run --state-id-suffix=demo --full-refresh {JOB}" in first
     assert f"First sync: {LEADS} leads loaded." in first
     assert "Google (gclid)" in first
     # The job ends with the dbt models built and tested; the report reads them.
@@ -59,6 +76,10 @@ def test_demo_loads_the_sandbox_and_then_only_what_is_new(meltano: Meltano, tmp_
         output / "sandbox.duckdb", "select count(*) from analytics.lead_journeys"
     )
     assert journeys == [(LEADS + 25,)]
+    # Its bookmark is its own: `meltano run leads-to-warehouse` by hand starts from nothing.
+    states = meltano("state", "list").stdout.split()
+    assert states == [f"{STATE_ID}:demo"]
+    assert f"Meltano state `{STATE_ID}:demo`" in second
 
 
 def test_demo_of_three_projects_loads_them_side_by_side_and_reports_each(
@@ -80,6 +101,9 @@ def test_demo_of_three_projects_loads_them_side_by_side_and_reports_each(
     assert "75 of them new since the last run" in second
     assert "warehouse  600 -> 675 leads" in second
     assert "only what is new was loaded, 75 leads" in second
+    # Its hints run the same three projects again.
+    assert 'Run `make demo ARGS="--projects 3"` again' in second
+    assert '`make demo ARGS="--projects 3 --full-refresh"` reads every lead again' in second
     rows = query_duckdb(
         output / "agency.duckdb",
         "select count(*), count(distinct (project, id)), count(distinct id) from leadtrackr.leads",
@@ -91,3 +115,39 @@ def test_demo_of_three_projects_loads_them_side_by_side_and_reports_each(
         "select count(*), count(distinct project) from analytics.lead_journeys",
     )
     assert journeys == [(675, 3)]
+
+
+def test_the_demo_writes_no_warehouse_of_a_meltano_environment(demo_script: ModuleType) -> None:
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    # The plugins' own config and each environment's: every DuckDB file Meltano may write.
+    plugins = [project["plugins"], *(env["config"]["plugins"] for env in project["environments"])]
+    warehouses = {
+        Path(plugin["config"][setting].replace("${MELTANO_PROJECT_ROOT}", str(ROOT)))
+        for each in plugins
+        for kind, setting in (("loaders", "filepath"), ("utilities", "path"))
+        for plugin in each.get(kind, [])
+        if setting in plugin.get("config", {})
+    }
+
+    assert len(warehouses) >= 3
+    assert not any(path.is_relative_to(demo_script.OUTPUT) for path in warehouses)
+
+
+def test_a_failed_run_names_the_command_the_demo_showed(
+    demo_script: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    failing = tmp_path / "meltano"
+    failing.write_text("#!/bin/sh\necho 'Extractor failed' >&2\nexit 2\n", encoding="utf-8")
+    failing.chmod(0o755)
+    monkeypatch.setattr(demo_script, "MELTANO", failing)
+    demo = demo_script.Demo("dev", tmp_path / "sandbox.duckdb", env=dict(os.environ))
+
+    with pytest.raises(SystemExit) as exited:
+        demo_script.sync(demo, full_refresh=True, mark_before=None)
+
+    shown = re.findall(r"^\$ (.+)$", capsys.readouterr().out, flags=re.MULTILINE)
+    assert shown == [f"meltano --environment dev run --state-id-suffix=demo --full-refresh {JOB}"]
+    assert str(exited.value) == f"`{shown[0]}` failed (exit code 2)"
