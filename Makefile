@@ -5,10 +5,17 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint format clean demo
+.PHONY: test test-fast lint format clean demo
 
+# Two workers: one runs the tests that run Meltano in the project, one after another, the
+# other everything else (tests/conftest.py shares them out).
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# The unit tests alone, in well under a minute: no Meltano, dbt, orchestrator, package
+# build or package index (the tests marked `slow`).
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -n 2 -m "not slow" -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -1,4 +1,5 @@
-"""Shared fixtures: a sandbox per test and an in-process tap run that captures messages."""
+"""Shared fixtures: a sandbox per test and an in-process tap run that captures messages;
+and which tests `make test` runs one after another, and `make test-fast` leaves out."""
 
 from __future__ import annotations
 
@@ -10,9 +11,77 @@ from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 
 import pytest
+from typing_extensions import override
 
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
 from tap_leadtrackr.tap import TapLeadTrackr
+
+IN_THE_PROJECT = ("tests/e2e/", "tests/orchestrate/")
+"""Tests that run Meltano in the project: they share its `.meltano/run/` (each plugin's
+config, catalog and state files) and dbt's `transform/target/`."""
+PACKAGE_INDEX = "tests/test_wheels.py"
+"""Resolutions that wait on the package index, once for the module (a module fixture)."""
+
+
+def scope(nodeid: str) -> str:
+    """The tests a `make test` worker runs together, one after another: those of a resource
+    they share, or the test alone."""
+    path = nodeid.split("::", 1)[0]
+    if path.startswith(IN_THE_PROJECT):
+        return "meltano-in-the-project"
+    return "package-index" if path == PACKAGE_INDEX else nodeid
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own
+def pytest_xdist_make_scheduler(config: pytest.Config, log: t.Any) -> t.Any:
+    """`pytest -n 2` (`make test`): one worker per scope at a time; the rest fill both.
+
+    xdist's `--dist loadgroup` would do it from markers, but on pytest 9.2 it loses them
+    (pytest-xdist#1386).
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ScopeScheduling(LoadScopeScheduling):
+        @override
+        def _split_scope(self, nodeid: str) -> str:
+            return scope(nodeid)
+
+    return ScopeScheduling(config, log)
+
+
+SLOW = frozenset(
+    {
+        # Unit tests of 2 s or more (with all their parameters) on 2 busy cores: a property
+        # search, real `Retry-After` waits, the tap as a program, syncs of 10,000 leads.
+        "tests/test_resume_property.py::test_restarts_from_the_last_state_deliver_every_lead",
+        "tests/test_reliability.py::test_after_a_429_no_request_leaves_any_thread_before_retry_after",
+        "tests/test_reliability.py::test_no_retry_comes_sooner_than_retry_after",
+        "tests/test_reliability.py::test_a_transient_failure_is_retried_and_the_sync_completes",
+        "tests/test_secrets.py::test_a_failed_sync_logged_at_debug_shows_nothing_private",
+        "tests/test_secrets.py::test_a_key_with_white_space_or_a_control_character_inside_is_refused",
+        "tests/test_secrets.py::test_a_refused_setting_is_named_without_its_value",
+        "tests/test_paging.py::test_a_full_sync_costs_at_most_two_percent_more_requests_than_pages",
+        "tests/test_paging.py::test_deletions_balanced_by_creations_lose_no_lead_that_stayed",
+        "tests/test_paging.py::test_small_ties_across_page_boundaries_are_read_whole_when_ties_move",
+        "tests/test_touchpoints.py::test_a_sync_killed_mid_page_resumes_from_its_last_state_with_every_touchpoint",
+        "tests/test_touchpoints.py::test_runs_killed_again_and_again_deliver_every_touchpoint_in_the_end",
+        "tests/test_parallel.py::test_parallel_pages_are_faster_when_each_request_is_slow",
+        "tests/test_parallel.py::test_repeated_429s_halve_the_parallelism_from_4_to_2_to_1",
+        "tests/test_privacy.py::test_hash_works_with_every_other_feature",
+        "tests/sandbox/test_tie_order.py::test_every_page_is_sorted_and_only_ties_move",
+        "tests/test_release.py::test_the_sdist_and_wheel_build_pass_twine_check_and_hold_the_package",
+        "tests/test_hub_definition.py::test_meltano_adds_the_extractor_from_the_definition_and_lists_its_settings",
+    }
+)
+"""Tests that `make test-fast` leaves out besides those of a shared resource (a renamed one
+only makes it slower; `make test` runs them all)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what `make test-fast` leaves out: the tests of a shared resource, and `SLOW`."""
+    for item in items:
+        if scope(item.nodeid) != item.nodeid or item.nodeid.split("[", 1)[0] in SLOW:
+            item.add_marker(pytest.mark.slow)
 
 
 @dataclass

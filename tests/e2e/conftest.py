@@ -7,6 +7,7 @@ leaks between tests or into `.meltano/meltano.db`), an empty env file (so a deve
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -78,15 +79,26 @@ class Meltano:
 
 
 @pytest.fixture(scope="session")
-def meltano_installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`meltano install` once per test session: the tap (editable) and every loader."""
+def meltano_installed(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Path]:
+    """`meltano install` once per test session: the tap (editable) and every loader.
+
+    One test process at a time runs Meltano in the project (`make test`'s workers share
+    them out so, see tests/conftest.py): two would overwrite each other's files in
+    `.meltano/run/` and dbt's `transform/target/`.
+    """
     if not MELTANO.exists():
         pytest.fail(
             f"Meltano is not installed next to {sys.executable}: install the test "
             "dependencies (`make test` does)."
         )
-    Meltano(tmp_path_factory.mktemp("meltano-install"))("install")
-    return ROOT / ".meltano"
+    (ROOT / ".meltano").mkdir(exist_ok=True)
+    with (ROOT / ".meltano" / "tests.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pytest.fail("another test process runs Meltano in this project at the same time")
+        Meltano(tmp_path_factory.mktemp("meltano-install"))("install")
+        yield ROOT / ".meltano"
 
 
 @pytest.fixture
