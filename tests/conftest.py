@@ -1,20 +1,27 @@
-"""Shared fixtures: a sandbox per test and an in-process tap run that captures messages;
-and which tests `make test` runs one after another, and `make test-fast` leaves out."""
+"""Shared fixtures: a sandbox per test, an in-process tap run that captures messages, and
+the project's Meltano (installed once per session for tests/e2e and tests/orchestrate,
+from this one definition); and which tests `make test` runs one after another, and
+`make test-fast` leaves out."""
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import logging
+import sys
 import typing as t
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from typing_extensions import override
 
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
 from tap_leadtrackr.tap import TapLeadTrackr
+from tests.e2e.conftest import MELTANO, Meltano
+from tests.e2e.conftest import ROOT as PROJECT
 
 IN_THE_PROJECT = ("tests/e2e/", "tests/orchestrate/")
 """Tests that run Meltano in the project: they share its `.meltano/run/` (each plugin's
@@ -82,6 +89,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if scope(item.nodeid) != item.nodeid or item.nodeid.split("[", 1)[0] in SLOW:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def meltano_installed(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Path]:
+    """`meltano install` once per test session: the tap (editable) and every loader.
+
+    One test process at a time runs Meltano in the project (`make test`'s workers share
+    the tests out so, see `scope`): two would overwrite each other's files in
+    `.meltano/run/` and dbt's `transform/target/`.
+    """
+    if not MELTANO.exists():
+        pytest.fail(
+            f"Meltano is not installed next to {sys.executable}: install the test "
+            "dependencies (`make test` does)."
+        )
+    (PROJECT / ".meltano").mkdir(exist_ok=True)
+    with (PROJECT / ".meltano" / "tests.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pytest.fail("another test process runs Meltano in this project at the same time")
+        Meltano(tmp_path_factory.mktemp("meltano-install"))("install")
+        yield PROJECT / ".meltano"
+
+
+@pytest.fixture
+def meltano(meltano_installed: Path, tmp_path: Path) -> Meltano:
+    """Meltano with a fresh system database (no state) for this test."""
+    return Meltano(tmp_path / "meltano")
 
 
 @dataclass
