@@ -9,6 +9,7 @@ import fcntl
 import io
 import json
 import logging
+import os
 import sys
 import typing as t
 from contextlib import redirect_stderr, redirect_stdout
@@ -82,6 +83,25 @@ SLOW = frozenset(
 )
 """Tests that `make test-fast` leaves out besides those of a shared resource (a renamed one
 only makes it slower; `make test` runs them all)."""
+
+
+YIELDING = 10
+"""The niceness of a `make test` worker that starts with other tests than Meltano's."""
+STARTED = pytest.StashKey[bool]()
+"""Whether this worker has begun its first test."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """On busy cores, the tests that run Meltano in the project set the pace of `make test`:
+    the worker that does not start with them gives them the CPU first (a lower priority for
+    the rest of its session)."""
+    worker = getattr(item.config, "workerinput", None)
+    if worker is None or item.config.stash.get(STARTED, False):
+        return
+    item.config.stash[STARTED] = True
+    if scope(item.nodeid) != "meltano-in-the-project":
+        os.nice(YIELDING)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
