@@ -27,6 +27,7 @@ from tests.e2e.conftest import ROOT as PROJECT
 IN_THE_PROJECT = ("tests/e2e/", "tests/orchestrate/")
 """Tests that run Meltano in the project: they share its `.meltano/run/` (each plugin's
 config, catalog and state files) and dbt's `transform/target/`."""
+MELTANO_SCOPE = "meltano-in-the-project"
 PACKAGE_INDEX = "tests/test_wheels.py"
 """Resolutions that wait on the package index, once for the module (a module fixture)."""
 
@@ -36,7 +37,7 @@ def scope(nodeid: str) -> str:
     they share, or the test alone."""
     path = nodeid.split("::", 1)[0]
     if path.startswith(IN_THE_PROJECT):
-        return "meltano-in-the-project"
+        return MELTANO_SCOPE
     return "package-index" if path == PACKAGE_INDEX else nodeid
 
 
@@ -94,13 +95,14 @@ STARTED = pytest.StashKey[bool]()
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """On busy cores, the tests that run Meltano in the project set the pace of `make test`:
-    the worker that does not start with them gives them the CPU first (a lower priority for
-    the rest of its session)."""
+    when they run, the worker that does not start with them gives them the CPU first (a
+    lower priority for the rest of its session)."""
     worker = getattr(item.config, "workerinput", None)
     if worker is None or item.config.stash.get(STARTED, False):
         return
     item.config.stash[STARTED] = True
-    if scope(item.nodeid) != "meltano-in-the-project":
+    meltano = any(scope(each.nodeid) == MELTANO_SCOPE for each in item.session.items)
+    if meltano and scope(item.nodeid) != MELTANO_SCOPE:
         os.nice(YIELDING)
 
 
