@@ -1,14 +1,21 @@
 # The two commands of the README: `make demo` (the main job) and `make test` (every test).
-# Both need only Python 3.10+ and the package index; each makes its own virtualenv.
+# Both need only Python 3.11+ and the package index; each makes its own virtualenv.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint format clean demo
+.PHONY: test test-fast lint format clean demo
 
+# Two workers: one runs the tests that run Meltano in the project, one after another, the
+# other everything else (tests/conftest.py shares them out).
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# The unit tests alone, in well under a minute: no Meltano, dbt, orchestrator, package
+# build or package index (the tests marked `slow`).
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -n 2 -m "not slow" -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

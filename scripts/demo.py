@@ -19,10 +19,13 @@ the warehouse still lacks. With the variable exported it reads the real API inst
 
 With `--projects N` the sandbox serves N projects, each with its own key and leads (ids
 overlapping), read in one sync through the tap's `projects` setting (Meltano environment
-`agency`, warehouse `output/agency.duckdb`); the report breaks the leads down per project.
+`agency`, warehouse `output/demo/agency.duckdb`); the report breaks the leads down per project.
 
 The sandbox runs in this process and stops with it, whatever happens. The warehouse and
-Meltano's bookmark persist (in `output/` and `.meltano/`) from one run to the next.
+Meltano's bookmark persist from one run to the next, apart from everything else: the
+warehouse in `output/demo/`, the bookmark under the job's state id with the suffix `demo`.
+So the Meltano commands of the docs, run by hand, neither start from the demo's bookmark
+nor load into its warehouse.
 """
 
 from __future__ import annotations
@@ -48,12 +51,16 @@ from warehouse_report import SCHEMA, format_report, read_warehouse
 from tap_leadtrackr.sandbox import Aged, Project, Sandbox, age, generate_leads, project_key
 
 ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "output" / "demo"
+"""The demo's warehouses, apart from the Meltano environments' (in `output/`)."""
 MELTANO = Path(sys.executable).with_name("meltano")
 JOB = "leads-to-warehouse"
 RECONCILE_JOB = "reconcile-leads-to-warehouse"
 """The weekly job: every lead read again, deleted leads flagged."""
 STATE_SUFFIX = "tap-leadtrackr-to-target-duckdb"
 """Meltano keeps the job's bookmark under `<environment>:<tap>-to-<loader>`."""
+STATE_ID_SUFFIX = "demo"
+"""The demo's runs add `:demo` to that (`meltano run --state-id-suffix`): a bookmark of its own."""
 SANDBOX_PORT = 8787
 """The port of the dev environment's `api_url`; any free port when it is taken."""
 PROJECT_NAMES = ("acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "tyrell")
@@ -74,14 +81,20 @@ class Demo:
     @property
     def state_id(self) -> str:
         """Where Meltano keeps the job's bookmark."""
-        return f"{self.environment}:{STATE_SUFFIX}"
+        return f"{self.environment}:{STATE_SUFFIX}:{STATE_ID_SUFFIX}"
+
+    def command(self, *args: str) -> str:
+        """`meltano ARGS` as the user would type it, in the demo's environment."""
+        return " ".join(("meltano", "--environment", self.environment, *args))
 
     def meltano(self, *args: str, log: bool = False) -> str:
         """Run Meltano in the project and return its output, and its log with `log`.
 
-        Exits with its log if it fails.
+        Exits with its log if it fails, naming the command as `command` shows it.
         """
         options = ["--env-file", str(self.env_file)] if self.env_file else []
+        # dbt's summary is logged at info level, whatever MELTANO_CLI_LOG_LEVEL says.
+        options += ["--log-level=info"] if log else []
         command = [str(MELTANO), *options, "--environment", self.environment, *args]
         # Its own process group, so an interrupt stops Meltano, the tap and the loader alike.
         with subprocess.Popen(
@@ -103,9 +116,9 @@ class Demo:
                     os.killpg(process.pid, signal.SIGKILL)
                 raise
         if process.returncode != 0:
-            log = (stdout + stderr).splitlines()
-            sys.stderr.write("\n".join(log[-60:]) + "\n")
-            raise SystemExit(f"`meltano {' '.join(args)}` failed (exit code {process.returncode})")
+            lines = (stdout + stderr).splitlines()
+            sys.stderr.write("\n".join(lines[-60:]) + "\n")
+            raise SystemExit(f"`{self.command(*args)}` failed (exit code {process.returncode})")
         return stdout + stderr if log else stdout
 
     def bookmark(self) -> str | None:
@@ -133,6 +146,12 @@ def free_port(preferred: int) -> int:
         except OSError:
             return 0
     return preferred
+
+
+def make_demo(projects: int, *options: str) -> str:
+    """The command that runs this demo again, for `projects` sandbox projects (0: one)."""
+    given = " ".join([*([f"--projects {projects}"] if projects else []), *options])
+    return f'make demo ARGS="{given}"' if given else "make demo"
 
 
 def project_name(number: int) -> str:
@@ -228,11 +247,11 @@ def sync(
 ) -> int:
     """Run a job once and report what it changed (and, given LeadTrackr's leads, what is left)."""
     before, values_before = read_warehouse(demo.warehouse), lead_values(demo.warehouse)
-    args = ["run", *(["--full-refresh"] if full_refresh else []), job]
-    print(f"\n$ meltano --environment {demo.environment} {' '.join(args)}", flush=True)
+    args = ["run", f"--state-id-suffix={STATE_ID_SUFFIX}"]
+    args += ["--full-refresh"] if full_refresh else []
+    print(f"\n$ {demo.command(*args, job)}", flush=True)
     started = time.monotonic()
-    # dbt's summary is logged at info level, whatever MELTANO_CLI_LOG_LEVEL says.
-    log = demo.meltano("--log-level=info", *args, log=True)
+    log = demo.meltano(*args, job, log=True)
     seconds = time.monotonic() - started
     models = DBT_SUMMARY.findall(log)
     after, mark_after = read_warehouse(demo.warehouse), demo.bookmark()
@@ -296,7 +315,10 @@ def main(argv: list[str] | None = None) -> int:
         help="serve N sandbox projects and read them in one sync (the `projects` setting)",
     )
     parser.add_argument(
-        "--output", type=Path, default=ROOT / "output", help="folder of the warehouse (output/)"
+        "--output",
+        type=Path,
+        default=OUTPUT,
+        help="folder of the warehouse (output/demo/, which no Meltano environment writes)",
     )
     parser.add_argument(
         "--env-file", type=Path, help="the dotenv file Meltano reads (default: the project's .env)"
@@ -396,12 +418,11 @@ def main(argv: list[str] | None = None) -> int:
                 mark_before=mark_before,
                 truth=truth,
             )
-        again = f'make demo ARGS="--projects {args.projects}"' if several else "make demo"
         print(
-            f"\nRun `{again}` again: the sandbox project{'s' if several else ''} will have aged "
-            "by a round (new leads, ratings, deletions).\n"
-            "`make demo ARGS=--reconcile` runs the weekly reconcile; "
-            "`make demo ARGS=--full-refresh` reads every lead again."
+            f"\nRun `{make_demo(args.projects)}` again: the sandbox project"
+            f"{'s' if several else ''} will have aged by a round (new leads, ratings, "
+            f"deletions).\n`{make_demo(args.projects, '--reconcile')}` runs the weekly "
+            f"reconcile; `{make_demo(args.projects, '--full-refresh')}` reads every lead again."
         )
         return status
     except KeyboardInterrupt:

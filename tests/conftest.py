@@ -1,18 +1,145 @@
-"""Shared fixtures: a sandbox per test and an in-process tap run that captures messages."""
+"""Shared fixtures: a sandbox per test, an in-process tap run that captures messages, and
+the project's Meltano (installed once per session for tests/e2e and tests/orchestrate,
+from this one definition); and which tests `make test` runs one after another, and
+`make test-fast` leaves out."""
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import logging
+import os
+import sys
 import typing as t
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+from typing_extensions import override
 
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
 from tap_leadtrackr.tap import TapLeadTrackr
+from tests.e2e.conftest import MELTANO, Meltano
+from tests.e2e.conftest import ROOT as PROJECT
+
+IN_THE_PROJECT = ("tests/e2e/", "tests/orchestrate/")
+"""Tests that run Meltano in the project: they share its `.meltano/run/` (each plugin's
+config, catalog and state files) and dbt's `transform/target/`."""
+MELTANO_SCOPE = "meltano-in-the-project"
+PACKAGE_INDEX = "tests/test_wheels.py"
+"""Resolutions that wait on the package index, once for the module (a module fixture)."""
+
+
+def scope(nodeid: str) -> str:
+    """The tests a `make test` worker runs together, one after another: those of a resource
+    they share, or the test alone."""
+    path = nodeid.split("::", 1)[0]
+    if path.startswith(IN_THE_PROJECT):
+        return MELTANO_SCOPE
+    return "package-index" if path == PACKAGE_INDEX else nodeid
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own
+def pytest_xdist_make_scheduler(config: pytest.Config, log: t.Any) -> t.Any:
+    """`pytest -n 2` (`make test`): one worker per scope at a time; the rest fill both.
+
+    xdist's `--dist loadgroup` would do it from markers, but on pytest 9.2 it loses them
+    (pytest-xdist#1386).
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ScopeScheduling(LoadScopeScheduling):
+        @override
+        def _split_scope(self, nodeid: str) -> str:
+            return scope(nodeid)
+
+    return ScopeScheduling(config, log)
+
+
+SLOW = frozenset(
+    {
+        # Unit tests of 2 s or more (with all their parameters) on 2 busy cores: a property
+        # search, real `Retry-After` waits, the tap as a program, syncs of 10,000 leads.
+        "tests/test_resume_property.py::test_restarts_from_the_last_state_deliver_every_lead",
+        "tests/test_reliability.py::test_after_a_429_no_request_leaves_any_thread_before_retry_after",
+        "tests/test_reliability.py::test_no_retry_comes_sooner_than_retry_after",
+        "tests/test_reliability.py::test_a_transient_failure_is_retried_and_the_sync_completes",
+        "tests/test_secrets.py::test_a_failed_sync_logged_at_debug_shows_nothing_private",
+        "tests/test_secrets.py::test_a_key_with_white_space_or_a_control_character_inside_is_refused",
+        "tests/test_secrets.py::test_a_refused_setting_is_named_without_its_value",
+        "tests/test_paging.py::test_a_full_sync_costs_at_most_two_percent_more_requests_than_pages",
+        "tests/test_paging.py::test_deletions_balanced_by_creations_lose_no_lead_that_stayed",
+        "tests/test_paging.py::test_small_ties_across_page_boundaries_are_read_whole_when_ties_move",
+        "tests/test_touchpoints.py::test_a_sync_killed_mid_page_resumes_from_its_last_state_with_every_touchpoint",
+        "tests/test_touchpoints.py::test_runs_killed_again_and_again_deliver_every_touchpoint_in_the_end",
+        "tests/test_parallel.py::test_parallel_pages_are_faster_when_each_request_is_slow",
+        "tests/test_parallel.py::test_repeated_429s_halve_the_parallelism_from_4_to_2_to_1",
+        "tests/test_privacy.py::test_hash_works_with_every_other_feature",
+        "tests/sandbox/test_tie_order.py::test_every_page_is_sorted_and_only_ties_move",
+        "tests/test_release.py::test_the_sdist_and_wheel_build_pass_twine_check_and_hold_the_package",
+        "tests/test_hub_definition.py::test_meltano_adds_the_extractor_from_the_definition_and_lists_its_settings",
+    }
+)
+"""Tests that `make test-fast` leaves out besides those of a shared resource (a renamed one
+only makes it slower; `make test` runs them all)."""
+
+
+YIELDING = 10
+"""The niceness of a `make test` worker that starts with other tests than Meltano's."""
+STARTED = pytest.StashKey[bool]()
+"""Whether this worker has begun its first test."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """On busy cores, the tests that run Meltano in the project set the pace of `make test`:
+    when they run, the worker that does not start with them gives them the CPU first (a
+    lower priority for the rest of its session)."""
+    worker = getattr(item.config, "workerinput", None)
+    if worker is None or item.config.stash.get(STARTED, False):
+        return
+    item.config.stash[STARTED] = True
+    meltano = any(scope(each.nodeid) == MELTANO_SCOPE for each in item.session.items)
+    if meltano and scope(item.nodeid) != MELTANO_SCOPE:
+        os.nice(YIELDING)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what `make test-fast` leaves out: the tests of a shared resource, and `SLOW`."""
+    for item in items:
+        if scope(item.nodeid) != item.nodeid or item.nodeid.split("[", 1)[0] in SLOW:
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def meltano_installed(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Path]:
+    """`meltano install` once per test session: the tap (editable) and every loader.
+
+    One test process at a time runs Meltano in the project (`make test`'s workers share
+    the tests out so, see `scope`): two would overwrite each other's files in
+    `.meltano/run/` and dbt's `transform/target/`.
+    """
+    if not MELTANO.exists():
+        pytest.fail(
+            f"Meltano is not installed next to {sys.executable}: install the test "
+            "dependencies (`make test` does)."
+        )
+    (PROJECT / ".meltano").mkdir(exist_ok=True)
+    with (PROJECT / ".meltano" / "tests.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pytest.fail("another test process runs Meltano in this project at the same time")
+        Meltano(tmp_path_factory.mktemp("meltano-install"))("install")
+        yield PROJECT / ".meltano"
+
+
+@pytest.fixture
+def meltano(meltano_installed: Path, tmp_path: Path) -> Meltano:
+    """Meltano with a fresh system database (no state) for this test."""
+    return Meltano(tmp_path / "meltano")
 
 
 @dataclass
@@ -76,8 +203,7 @@ def run_tap(
     finally:
         logging.getLogger().removeHandler(handler)
     if error is not None and not expect_error:
-        if hasattr(error, "add_note"):  # Python 3.11+
-            error.add_note(f"--- the sync's log, last lines:\n{stderr.getvalue()[-4000:]}")
+        error.add_note(f"--- the sync's log, last lines:\n{stderr.getvalue()[-4000:]}")
         raise error
     stdout.seek(0)
     output = stdout.read()

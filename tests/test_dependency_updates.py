@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
+import tomllib
 from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 CANARY = ROOT / ".github" / "workflows" / "sdk-canary.yml"

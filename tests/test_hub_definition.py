@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 import typing as t
 from pathlib import Path
 
@@ -29,11 +30,6 @@ import yaml
 from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFINITION = ROOT / "meltano-hub.yml"

@@ -1,6 +1,6 @@
 """The `pii` setting: no raw personal data in `hash` or `drop` mode, and `keep` as before.
 
-Expected values are computed here from the rules the README states, with `hashlib`, not
+Expected values are computed here from the rules docs/privacy.md states, with `hashlib`, not
 with the tap's own functions.
 """
 

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
 
 
 def test_the_settings_table_is_the_about_output() -> None:
@@ -34,6 +37,22 @@ def test_the_quick_start_has_the_two_commands() -> None:
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
 
     assert re.search(r"^make test\b", ci, flags=re.MULTILINE)
+
+
+def test_the_readme_is_a_first_screen_and_the_reference_lives_in_docs() -> None:
+    assert len(README.splitlines()) <= 350
+
+
+def test_the_meltano_example_names_every_file_target_jsonl_writes() -> None:
+    # target-jsonl writes `<stream>.jsonl` per stream selected (tests/e2e/test_privacy_meltano.py).
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    (extractor,) = project["plugins"]["extractors"]
+    streams = {pattern.split(".", 1)[0] for pattern in extractor["select"]}
+    example = README.split("## With Meltano", 1)[1].split("\n## ", 1)[0]
+
+    assert len(streams) > 1
+    for stream in streams:
+        assert f"output/jsonl/{stream}.jsonl" in example

@@ -2,32 +2,25 @@
 
 CI runs the tests on each of these Pythons; this test shows beforehand, on one machine,
 that nothing binary would have to be built from source there (as duckdb 1.2.2 would on
-3.14, and as duckdb 2 cannot install at all on 3.10). uv resolves each virtualenv of the
-main job as `make demo` creates it, for another Python and CI's platform, from wheels
-alone (`--only-binary :all:`), without installing anything. pip cannot do this for a
-project whose requirements have Python markers: `pip --python-version` still evaluates
-them for the running Python. It needs the package index.
-"""
+3.14). uv resolves each virtualenv of the main job as `make demo` creates it, for another
+Python and CI's platform, from wheels alone (`--only-binary :all:`), without installing
+anything. It needs the package index."""
 
 from __future__ import annotations
 
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 from packaging.requirements import Requirement
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
-
 ROOT = Path(__file__).resolve().parents[1]
 LOADER = ROOT / "loaders" / "target-duckdb"
-PYTHONS = ["3.10", "3.11", "3.12", "3.13", "3.14"]
+PYTHONS = ["3.11", "3.12", "3.13", "3.14"]
 PLATFORM = "x86_64-manylinux_2_28"
 """CI's machines (ubuntu-latest): wheels for glibc 2.28 and older, x86-64."""
 UV = Path(sys.executable).with_name("uv")
@@ -43,8 +36,8 @@ VENVS = {
 UTILITIES = ("dbt-duckdb", "dbt-postgres")
 """The virtualenvs whose requirements are a utility's `pip_url` in meltano.yml."""
 UTILITY_PYTHONS = (PYTHONS[0], PYTHONS[-1])
-"""dbt resolves slowly (about 12 s each, on the index): the oldest and the newest Python,
-either side of the DuckDB pin's change at 3.11; CI's matrix installs them on every one."""
+"""dbt resolves slowly (about 12 s each, on the index): the oldest and the newest Python;
+CI's matrix installs them on every one."""
 CASES = [
     (venv, python)
     for venv in VENVS
@@ -149,3 +142,15 @@ def test_every_dependency_of_the_main_job_has_a_wheel(
         assert "duckdb" in pins
     for name, version in pins.items():
         assert resolved[name] == version
+
+
+def test_the_supported_pythons_are_the_ones_ci_and_this_test_run() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    loader = tomllib.loads((LOADER / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    ci = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+    prefix = "Programming Language :: Python :: 3."
+    classified = [c.rpartition(" :: ")[2] for c in project["classifiers"] if c.startswith(prefix)]
+
+    assert project["requires-python"] == loader["requires-python"] == f">={PYTHONS[0]}"
+    assert classified == PYTHONS
+    assert ci["jobs"]["test"]["strategy"]["matrix"]["python-version"] == PYTHONS

@@ -26,7 +26,7 @@ from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
 from tap_leadtrackr.timestamps import format_timestamp
 from tests.e2e.conftest import ROOT, Meltano, query_duckdb, sandbox_env
 from tests.e2e.test_dbt_models import dbt_postgres_env
-from tests.e2e.test_meltano_postgres import postgres_url, query, schema, sqlalchemy_url  # noqa: F401
+from tests.e2e.test_meltano_postgres import query, sqlalchemy_url
 
 MODELS = (
     "first_touch",

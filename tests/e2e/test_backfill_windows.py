@@ -35,7 +35,7 @@ from tests.e2e.conftest import (
     leads_around_edges,
     sandbox_env,
 )
-from tests.e2e.test_meltano_postgres import postgres_url, sqlalchemy_url  # noqa: F401
+from tests.e2e.test_meltano_postgres import sqlalchemy_url
 
 BACKFILL = ROOT / "orchestrate" / "backfill.py"
 EDGES = [datetime(2026, month, 1, tzinfo=timezone.utc) for month in (1, 2, 3, 4, 5)]
@@ -146,7 +146,7 @@ def test_monthly_windows_run_at_once_into_duckdb_files_hold_every_lead_once(
 
 def test_monthly_windows_run_at_once_into_one_postgres_schema_hold_every_lead_once(
     meltano: Meltano,
-    postgres_url: str,  # noqa: F811
+    postgres_url: str,
 ) -> None:
     schema = f"leadtrackr_backfill_{uuid.uuid4().hex[:8]}"
     try:

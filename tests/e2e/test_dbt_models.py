@@ -23,7 +23,7 @@ from scripts.warehouse_report import format_report, read_warehouse
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
 from tests import touchpoint_reference as reference
 from tests.e2e.conftest import Meltano, query_duckdb, sandbox_env
-from tests.e2e.test_meltano_postgres import postgres_url, query, schema, sqlalchemy_url  # noqa: F401
+from tests.e2e.test_meltano_postgres import query, sqlalchemy_url
 
 LEADS = 800
 NONE = "(none)"
@@ -37,7 +37,7 @@ CLICK_CHANNELS = (
     ("ttclid", "tiktok", "cpc"),
     ("li_fat_id", "linkedin", "cpc"),
 )
-"""The README's rule for a lead without a journey: the first of these click ids it has."""
+"""docs/models.md's rule for a lead without a journey: the first of these click ids it has."""
 JOURNEY_COLUMNS = (
     "lead_id, created_at, status, status_group, price_cents, touchpoints, first_touch_at, "
     "first_touch_source, first_touch_medium, first_touch_campaign, last_touch_source, "
@@ -269,8 +269,8 @@ def dbt_postgres_env(url: str, source_schema: str, models_schema: str) -> dict[s
 
 def test_the_models_on_postgres_match_the_raw_leads(
     meltano: Meltano,
-    postgres_url: str,  # noqa: F811
-    schema: str,  # noqa: F811
+    postgres_url: str,
+    schema: str,
 ) -> None:
     models = f"{schema}_models"
     with Sandbox(Project(generate_leads(LEADS // 2, seed=62))) as sandbox:

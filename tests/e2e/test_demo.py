@@ -1,19 +1,29 @@
 """`make demo`'s script: a first run loads the sandbox; later ones follow it as it ages.
 
 Between two runs the sandbox project ages by a round (`age`, seeded by the round): the
-daily job brings the new leads and the recent ratings, `--reconcile` the rest.
+daily job brings the new leads and the recent ratings, `--reconcile` the rest. The demo
+keeps apart from what the Meltano commands of the docs use, and its hints are the
+commands to run.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
 
 from tap_leadtrackr.sandbox import Project, age, generate_leads
-from tests.e2e.conftest import ROOT, Meltano, query_duckdb
+from tests.e2e.conftest import ROOT, STATE_ID, Meltano, query_duckdb
 
 LEADS = 600
+JOB = "leads-to-warehouse"
 
 
 def run_demo(meltano: Meltano, output: Path, *options: str) -> str:
@@ -35,6 +45,13 @@ def run_demo(meltano: Meltano, output: Path, *options: str) -> str:
     return result.stdout
 
 
+@pytest.fixture
+def demo_script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """scripts/demo.py as a module (it imports its neighbour, warehouse_report)."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    return importlib.import_module("demo")
+
+
 def test_demo_loads_the_sandbox_then_follows_it_daily_and_with_a_reconcile(
     meltano: Meltano, tmp_path: Path
 ) -> None:
@@ -45,6 +62,7 @@ def test_demo_loads_the_sandbox_then_follows_it_daily_and_with_a_reconcile(
 
     first = demo()
     assert "environment `dev`" in first
+    assert f"$ meltano --environment dev run --state-id-suffix=demo --full-refresh {JOB}" in first
     assert f"First sync: {LEADS} leads loaded." in first
     assert "Google (gclid)" in first
     # The job ends with the dbt models built and tested; the report reads them.
@@ -97,6 +115,11 @@ def test_demo_loads_the_sandbox_then_follows_it_daily_and_with_a_reconcile(
         output / "sandbox.duckdb", "select count(*) from analytics.lead_journeys"
     )
     assert journeys == [(live,)]
+    # Its bookmarks are its own: `meltano run leads-to-warehouse` by hand starts from nothing.
+    states = meltano("state", "list").stdout.split()
+    assert f"{STATE_ID}:demo" in states
+    assert all(state.endswith(":demo") for state in states), states
+    assert f"Meltano state `{STATE_ID}:demo`" in second
 
 
 def test_demo_of_three_projects_loads_them_side_by_side_and_reports_each(
@@ -121,6 +144,10 @@ def test_demo_of_three_projects_loads_them_side_by_side_and_reports_each(
     assert "since the last run 75 new" in second
     assert "warehouse  600 -> 675 leads" in second
     assert f"the lookback window read again: 75 new, {recent} updated, 0 deleted." in second
+    # Its hints run the same three projects again.
+    assert 'Run `make demo ARGS="--projects 3"` again' in second
+    assert '`make demo ARGS="--projects 3 --reconcile"` runs the weekly reconcile' in second
+    assert '`make demo ARGS="--projects 3 --full-refresh"` reads every lead again' in second
     rows = query_duckdb(
         output / "agency.duckdb",
         "select count(*), count(distinct (project, id)), count(distinct id) from leadtrackr.leads",
@@ -132,3 +159,39 @@ def test_demo_of_three_projects_loads_them_side_by_side_and_reports_each(
         "select count(*), count(distinct project) from analytics.lead_journeys",
     )
     assert journeys == [(675, 3)]
+
+
+def test_the_demo_writes_no_warehouse_of_a_meltano_environment(demo_script: ModuleType) -> None:
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    # The plugins' own config and each environment's: every DuckDB file Meltano may write.
+    plugins = [project["plugins"], *(env["config"]["plugins"] for env in project["environments"])]
+    warehouses = {
+        Path(plugin["config"][setting].replace("${MELTANO_PROJECT_ROOT}", str(ROOT)))
+        for each in plugins
+        for kind, setting in (("loaders", "filepath"), ("utilities", "path"))
+        for plugin in each.get(kind, [])
+        if setting in plugin.get("config", {})
+    }
+
+    assert len(warehouses) >= 3
+    assert not any(path.is_relative_to(demo_script.OUTPUT) for path in warehouses)
+
+
+def test_a_failed_run_names_the_command_the_demo_showed(
+    demo_script: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    failing = tmp_path / "meltano"
+    failing.write_text("#!/bin/sh\necho 'Extractor failed' >&2\nexit 2\n", encoding="utf-8")
+    failing.chmod(0o755)
+    monkeypatch.setattr(demo_script, "MELTANO", failing)
+    demo = demo_script.Demo("dev", tmp_path / "sandbox.duckdb", env=dict(os.environ))
+
+    with pytest.raises(SystemExit) as exited:
+        demo_script.sync(demo, job=JOB, full_refresh=True, mark_before=None)
+
+    shown = re.findall(r"^\$ (.+)$", capsys.readouterr().out, flags=re.MULTILINE)
+    assert shown == [f"meltano --environment dev run --state-id-suffix=demo --full-refresh {JOB}"]
+    assert str(exited.value) == f"`{shown[0]}` failed (exit code 2)"

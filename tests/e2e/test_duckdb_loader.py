@@ -7,9 +7,11 @@ import json
 import shutil
 import struct
 import subprocess
+import tomllib
 from pathlib import Path
 
 import duckdb
+from packaging.requirements import Requirement
 from packaging.version import Version
 
 from scripts.warehouse_report import read_warehouse
@@ -17,7 +19,7 @@ from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
 from tests.e2e import previous_warehouse
 from tests.e2e.conftest import ROOT, Meltano, query_duckdb, sandbox_env
 from tests.e2e.test_touchpoints_warehouse import TOUCHPOINT_ROWS, expected_touchpoints
-from tests.test_wheels import LOADER, PYTHONS, pinned, pip_url_pinned
+from tests.test_wheels import LOADER, pinned, pip_url
 
 LOADER_BIN = ROOT / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin"
 DBT_BIN = ROOT / ".meltano" / "utilities" / "dbt-duckdb" / "venv" / "bin"
@@ -40,24 +42,31 @@ def loader_versions() -> dict[str, str]:
     return installed_versions(LOADER_BIN, "duckdb", "target-duckdb")
 
 
-def test_the_loader_the_report_and_the_project_use_one_duckdb(meltano_installed: Path) -> None:
-    for python in PYTHONS:
-        project = pinned(ROOT / "pyproject.toml", group="meltano", python=python)["duckdb"]
-        assert pinned(LOADER / "pyproject.toml", python=python)["duckdb"] == project
-    # The newest DuckDB, 2.0.1 when this was written, needs Python 3.11.
-    newest = pinned(ROOT / "pyproject.toml", group="meltano", python="3.11")["duckdb"]
-    assert Version(newest) >= Version("2.0.1")
+def duckdb_requirements() -> list[str]:
+    """Every requirement on duckdb of the main job: the project's, the loader's, dbt-duckdb's."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    loader = tomllib.loads((LOADER / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = [
+        *project["dependency-groups"]["meltano"],
+        *loader["project"]["dependencies"],
+        *pip_url("dbt-duckdb"),
+    ]
+    return [item for item in listed if isinstance(item, str) and Requirement(item).name == "duckdb"]
 
+
+def test_the_loader_the_report_and_the_project_use_one_duckdb(meltano_installed: Path) -> None:
     project_pin = pinned(ROOT / "pyproject.toml", group="meltano")["duckdb"]
+    # One version on every Python: no marker picks another.
+    assert duckdb_requirements() == [f"duckdb=={project_pin}"] * 3
+    # The newest DuckDB, 2.0.1 when this was written.
+    assert Version(project_pin) >= Version("2.0.1")
+
     loader_pins = pinned(LOADER / "pyproject.toml")
     assert loader_pins["target-duckdb"] == "0.8.0"
     # The report (scripts/warehouse_report.py) and the tests read with the project's duckdb.
     assert duckdb.__version__ == project_pin
     assert loader_versions() == {"duckdb": project_pin, "target-duckdb": "0.8.0"}
     # dbt-duckdb builds the models in the same file, with the same DuckDB.
-    for python in PYTHONS:
-        project = pinned(ROOT / "pyproject.toml", group="meltano", python=python)["duckdb"]
-        assert pip_url_pinned("dbt-duckdb", python=python)["duckdb"] == project
     assert installed_versions(DBT_BIN, "duckdb")["duckdb"] == project_pin
 
 

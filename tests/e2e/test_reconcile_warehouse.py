@@ -34,7 +34,7 @@ from tests.e2e.test_dbt_models import (
     assert_models_match,
     dbt_postgres_env,
 )
-from tests.e2e.test_meltano_postgres import postgres_url, query, schema, sqlalchemy_url  # noqa: F401
+from tests.e2e.test_meltano_postgres import query, sqlalchemy_url
 
 #: A round of aging big enough to show in every check; ratings inside a 30-day lookback.
 AGING = Aging(new_leads=20, recent_ratings=6, old_ratings=12, deletions=8)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, meltano, meltano_installed  # noqa: F401 (fixtures)
+from tests.e2e.conftest import ROOT
 
 
 def _install(venv: Path, requirements: Path) -> None:
