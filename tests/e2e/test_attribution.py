@@ -555,8 +555,8 @@ def test_with_several_projects_spend_must_name_its_project(
 
 def test_each_model_credits_the_crafted_journeys_as_worked_out_in_postgres(
     meltano: Meltano,
-    postgres_url: str,  # noqa: F811
-    schema: str,  # noqa: F811
+    postgres_url: str,
+    schema: str,
     tmp_path: Path,
 ) -> None:
     models = f"{schema}_models"

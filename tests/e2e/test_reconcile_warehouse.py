@@ -81,7 +81,7 @@ def duckdb_warehouse(tmp_path: Path) -> Warehouse:
 
 
 @pytest.fixture
-def postgres_warehouse(postgres_url: str, schema: str) -> t.Iterator[Warehouse]:  # noqa: F811
+def postgres_warehouse(postgres_url: str, schema: str) -> t.Iterator[Warehouse]:
     models = f"{schema}_models"
     yield Warehouse(
         kind="postgres",
