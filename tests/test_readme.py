@@ -49,7 +49,9 @@ def test_the_readme_is_a_first_screen_and_the_reference_lives_in_docs() -> None:
 def test_the_meltano_example_names_every_file_target_jsonl_writes() -> None:
     # target-jsonl writes `<stream>.jsonl` per stream selected (tests/e2e/test_privacy_meltano.py).
     project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
-    (extractor,) = project["plugins"]["extractors"]
+    extractor = next(
+        plugin for plugin in project["plugins"]["extractors"] if plugin["name"] == "tap-leadtrackr"
+    )
     streams = {pattern.split(".", 1)[0] for pattern in extractor["select"]}
     example = README.split("## With Meltano", 1)[1].split("\n## ", 1)[0]
 
