@@ -148,8 +148,20 @@ def check_every_lead_arrives(
                     break
             else:
                 raise AssertionError("the sync never finished")
+            # A run that ended well read every lead that was there all along.
+            ended_well = {
+                m["record"]["id"]
+                for messages in runs
+                for m in messages
+                if m["type"] == "RECORD" and m["stream"] == "leads"
+            }
+            there = {lead["id"] for lead in server.project.leads} & first_ids
+            assert there <= ended_well, (
+                f"a run ended well without leads {sorted(there - ended_well)}"
+            )
             # Leads created after the last request of that sync arrive in the next one.
             server.faults = Faults()
+            pending.clear()
             last = run_tap(config, state=state, catalog=catalog)
             runs.append(last.messages)
             state = last.last_state

@@ -445,23 +445,26 @@ def test_the_dbt_tests_fail_when_a_mart_loses_a_credit_a_lead_or_spend(
     }
 
 
-def test_a_lead_that_lead_journeys_leaves_out_counts_nowhere(
-    crafted_duckdb: Built, tmp_path: Path
-) -> None:
-    # As a deleted lead will be: the staging views leave it out, and so lead_journeys.
-    warehouse = tmp_path / "left-out.duckdb"
+def test_a_lead_deleted_in_leadtrackr_counts_nowhere(crafted_duckdb: Built, tmp_path: Path) -> None:
+    # Flagged in the raw table, as a reconcile flags it: the staging views leave it out,
+    # and so lead_journeys and every attribution mart.
+    warehouse = tmp_path / "deleted.duckdb"
     shutil.copy(crafted_duckdb.warehouse, warehouse)
     left_out = list(LEADS).index("one instant") + 1
     with duckdb.connect(str(warehouse)) as db:
-        db.execute("delete from analytics.lead_journeys where lead_id = ?", [left_out])
+        db.execute(
+            "update leadtrackr.leads set _sdc_deleted_at = current_timestamp where id = ?",
+            [left_out],
+        )
     crafted_duckdb.meltano(
         "invoke",
         "dbt-duckdb",
         "build",
-        "--select",
-        "lead_attribution+ conversion_paths+",
         env={"TARGET_DUCKDB_FILEPATH": warehouse, "DBT_DUCKDB_AD_SPEND": "ads.spend"},
     )
+    journeys = query_duckdb(warehouse, "select lead_id from analytics.lead_journeys")
+    assert left_out not in {lead_id for (lead_id,) in journeys}
+    assert len(journeys) == len(LEADS) - 1
     marts = _duckdb_marts(warehouse)
     assert left_out not in {row[0] for row in marts.credits}
     # Its touches (google / cpc / brand_nl, then facebook) no longer count in March.
