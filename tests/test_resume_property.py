@@ -73,6 +73,7 @@ def server_behaviours(draw: st.DrawFn, page_size: int) -> Faults:
         insert_stamp=draw(st.sampled_from(["newest", "newest", "past"])),
         page_cap=draw(st.sampled_from([0, 0, 0, max(1, page_size // 2), 7])),
         overstate_total=draw(st.sampled_from([0, 0, 0, 1, 500])),
+        understate_total=draw(st.sampled_from([0, 0, 0, 0, 1, 30])),
     )
 
 

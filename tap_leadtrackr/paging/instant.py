@@ -143,8 +143,6 @@ class InstantProof:
         self.seen.update(ids)
         if ended and page.request.page == 1:
             return True
-        if page.total != self.total and self.total != -1:
-            raise UnreadableInstantError('the count changed')
         if page.total != self.total:
             self.total, self.run, self.length = page.total, set(), None
         self.run.update(ids)
