@@ -1,4 +1,4 @@
-"""Dagster for the LeadTrackr Meltano project: monthly windows, and a daily incremental job.
+"""Dagster for the LeadTrackr Meltano project: monthly windows, a daily and a weekly job.
 
     python -m venv .venv-dagster
     .venv-dagster/bin/pip install -r orchestrate/dagster/requirements.txt
@@ -8,8 +8,11 @@
   window only (`TAP_LEADTRACKR_START_DATE`/`END_DATE`, end exclusive) under its own state id
   (`--state-id-suffix=2026-03-01_2026-04-01`), so a backfill of every month never moves
   the daily job's bookmark. A monthly schedule loads each month once it is over.
-- `leadtrackr_daily_incremental`: the job from the bookmark, reading again the last
-  `LOOKBACK_WINDOW_DAYS` days for status and price changes; once a week a full refresh.
+- `leadtrackr_daily_incremental`: the job `leads-to-warehouse` from its bookmark, reading
+  again the days of its lookback window (`lookback_window_days: 30` in meltano.yml) for
+  rating changes; run config `lookback_window_days` changes it for one run.
+- `leadtrackr_weekly_reconcile`: the job `reconcile-leads-to-warehouse` on Sundays, four
+  hours after the daily run: every lead read again, older ratings, deleted leads flagged.
 - `leadtrackr/project_leads`, for the tap's `projects` (agencies), partitioned by project
   and month (`MultiPartitionsDefinition`): a partition such as `2026-03-01|acme` loads that
   project's month alone, under its own state id (`--state-id-suffix=acme_2026-03-01_2026-04-01`),
@@ -18,7 +21,7 @@
   project's entry, and its log shows no key.
 
 Dagster runs in its own environment; Meltano and the tap in theirs (`meltano` is on the
-PATH, or set `MeltanoProject.command`). Both write the same tables, so both take the
+PATH, or set `MeltanoProject.command`). All write the same tables, so all take the
 `leadtrackr_meltano` pool: give it one slot (`dagster instance concurrency set
 leadtrackr_meltano 1`), because two `meltano run` of one project directory at once collide
 in `.meltano/run/`, and DuckDB takes one writer. Months run in parallel only on separate
@@ -42,9 +45,9 @@ from one_project import one_project as narrowed_projects
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 """The Meltano project: the repository this file is in."""
 JOB = "leads-to-warehouse"
+RECONCILE_JOB = "reconcile-leads-to-warehouse"
+"""The weekly job of meltano.yml: every lead read again, and the deleted ones flagged."""
 POOL = "leadtrackr_meltano"
-LOOKBACK_WINDOW_DAYS = 7
-"""Days of leads each daily run reads again, for ratings made within a week."""
 
 months = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", timezone="UTC")
 """One window per month since the project's first lead; change the start to yours."""
@@ -71,22 +74,23 @@ class MeltanoProject(dg.ConfigurableResource):
         context: dg.AssetExecutionContext | dg.OpExecutionContext,
         env: dict[str, str],
         *,
+        job: str = JOB,
         state_id_suffix: str | None = None,
         full_refresh: bool = False,
     ) -> list[str]:
-        """Run the job with `env` added to this process's; raise `dg.Failure` if it fails.
+        """Run `job` with `env` added to this process's; raise `dg.Failure` if it fails.
 
         Meltano's and the tap's output go to the step's captured stdout and stderr.
         """
         args = [*self.command, f"--environment={self.environment}", "run"]
         args += [f"--state-id-suffix={state_id_suffix}"] if state_id_suffix else []
         args += ["--full-refresh"] if full_refresh else []
-        args.append(JOB)
-        shown = " ".join(
+        args.append(job)
+        shown = [
             f"{name}={'<secret>' if name in SECRET_VARIABLES else value}"
             for name, value in env.items()
-        )
-        context.log.info(f"{shown} {shlex.join(args)}")
+        ]
+        context.log.info(" ".join([*shown, shlex.join(args)]))
         result = subprocess.run(args, cwd=self.project_dir, env={**os.environ, **env}, check=False)
         if result.returncode != 0:
             raise dg.Failure(
@@ -173,23 +177,36 @@ def leads_by_project_and_month(
 class IncrementalConfig(dg.Config):
     """How the daily run reads."""
 
-    full_refresh: bool = False
-    """Read every lead again: catches changes older than the lookback window."""
+    lookback_window_days: int | None = None
+    """Days before the bookmark read again, for this run only; None: the job's own (30 in
+    meltano.yml, or the worker's TAP_LEADTRACKR_LOOKBACK_WINDOW_DAYS)."""
 
 
 @dg.op(pool=POOL)
 def run_incremental(
     context: dg.OpExecutionContext, config: IncrementalConfig, meltano: MeltanoProject
 ) -> None:
-    """Run the Meltano job from its bookmark, the lookback window included."""
-    env = {"TAP_LEADTRACKR_LOOKBACK_WINDOW_DAYS": str(LOOKBACK_WINDOW_DAYS)}
-    meltano.run(context, env, full_refresh=config.full_refresh)
+    """Run the Meltano job from its bookmark, its lookback window included."""
+    days = config.lookback_window_days
+    meltano.run(context, {} if days is None else {"TAP_LEADTRACKR_LOOKBACK_WINDOW_DAYS": str(days)})
 
 
-@dg.job(description="New leads since the bookmark, and changes of the last week.")
+@dg.job(description="New leads since the bookmark, and changes within the lookback window.")
 def leadtrackr_daily_incremental() -> None:
-    """The job Meltano's own schedule would run, with the lookback window."""
+    """The job Meltano's own daily schedule runs."""
     run_incremental()
+
+
+@dg.op(pool=POOL)
+def run_reconcile(context: dg.OpExecutionContext, meltano: MeltanoProject) -> None:
+    """Run the reconcile job; one that fails flags nothing, so running it again is safe."""
+    meltano.run(context, {}, job=RECONCILE_JOB)
+
+
+@dg.job(description="Every lead read again: older ratings, and deleted leads flagged.")
+def leadtrackr_weekly_reconcile() -> None:
+    """The job Meltano's own weekly schedule runs; it leaves the daily job's bookmark alone."""
+    run_reconcile()
 
 
 monthly_windows = dg.define_asset_job(
@@ -204,17 +221,19 @@ project_windows = dg.define_asset_job(
 
 defs = dg.Definitions(
     assets=[leads_by_month, leads_by_project_and_month],
-    jobs=[leadtrackr_daily_incremental, monthly_windows, project_windows],
+    jobs=[
+        leadtrackr_daily_incremental,
+        leadtrackr_weekly_reconcile,
+        monthly_windows,
+        project_windows,
+    ],
     schedules=[
         dg.ScheduleDefinition(
             job=leadtrackr_daily_incremental, cron_schedule="0 4 * * *", execution_timezone="UTC"
         ),
+        # Four hours after the daily run, as in meltano.yml: rarely queued behind it in the pool.
         dg.ScheduleDefinition(
-            name="leadtrackr_weekly_full_refresh",
-            job=leadtrackr_daily_incremental,
-            cron_schedule="0 5 * * 0",
-            execution_timezone="UTC",
-            run_config=dg.RunConfig(ops={"run_incremental": IncrementalConfig(full_refresh=True)}),
+            job=leadtrackr_weekly_reconcile, cron_schedule="0 8 * * 0", execution_timezone="UTC"
         ),
         dg.build_schedule_from_partitioned_job(monthly_windows, hour_of_day=3),
     ],

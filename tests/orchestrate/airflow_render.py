@@ -1,13 +1,13 @@
 """Runs in the Airflow environment: parse the example's DAGs, render their tasks' templates.
 
-    python airflow_render.py DAGS_FOLDER OUTPUT.json RUN_AFTER
+    python airflow_render.py DAGS_FOLDER OUTPUT.json RUN_AFTER TRIGGER_CONF
 
 No database: the DAG files are parsed as the DAG processor does (`DagBag`), each DAG's
 timetable says which data interval a run triggered at RUN_AFTER covers (and which one
 catchup starts with), and each task's templated fields are rendered with Airflow's own
-Jinja environment for that interval: once with the DAG's params, once with
-`full_refresh` flipped, as a trigger with `{"full_refresh": ...}` would; a mapped task
-once for each value it is mapped over.
+Jinja environment for that interval: once with the DAG's params, once with those of
+TRIGGER_CONF (a JSON object) that the DAG has, as a trigger with that conf would; a
+mapped task once for each value it is mapped over.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ def render(task, dag, data_interval, params) -> dict[str, object]:
     return {"bash_command": task.bash_command, "env": task.env, "cwd": task.cwd}
 
 
-def describe(task, dag, data_interval, params) -> dict[str, object]:
+def describe(task, dag, data_interval, params, conf) -> dict[str, object]:
     """A task's settings and rendered fields; a mapped task's for each of its mapped values."""
-    flipped = {**params, "full_refresh": not params["full_refresh"]}
+    triggered = {**params, **{name: value for name, value in conf.items() if name in params}}
     if isinstance(task, MappedOperator):
         (name, values), *more = task.expand_input.value.items()
         assert not more, "one mapped argument"
@@ -55,7 +55,9 @@ def describe(task, dag, data_interval, params) -> dict[str, object]:
             "retries": task.retries,
             "append_env": unmapped[0].append_env,
             "rendered": [render(each, dag, data_interval, params) for each in unmapped],
-            "rendered_flipped": [render(each, dag, data_interval, flipped) for each in unmapped],
+            "rendered_triggered": [
+                render(each, dag, data_interval, triggered) for each in unmapped
+            ],
         }
     return {
         "operator": type(task).__name__,
@@ -63,12 +65,13 @@ def describe(task, dag, data_interval, params) -> dict[str, object]:
         "retries": task.retries,
         "append_env": task.append_env,
         "rendered": render(task, dag, data_interval, params),
-        "rendered_flipped": render(task, dag, data_interval, flipped),
+        "rendered_triggered": render(task, dag, data_interval, triggered),
     }
 
 
 def main() -> None:
     dags_folder, output, run_after = sys.argv[1], sys.argv[2], pendulum.parse(sys.argv[3])
+    conf = json.loads(sys.argv[4])
     bag = DagBag(dag_folder=dags_folder)
     result = {
         "import_errors": dict(bag.import_errors),
@@ -92,7 +95,7 @@ def main() -> None:
             "first_interval": interval(first.data_interval),
             "interval": interval(data_interval),
             "tasks": {
-                task.task_id: describe(task, dag, data_interval, params) for task in dag.tasks
+                task.task_id: describe(task, dag, data_interval, params, conf) for task in dag.tasks
             },
         }
     with open(output, "w", encoding="utf-8") as file:

@@ -2,8 +2,9 @@
 
 Airflow runs in its own environment (see conftest) and needs no database here: the DAG
 files are parsed as Airflow parses them, and the templates rendered for the data interval
-of a run triggered at 2026-04-01 00:00 UTC (see airflow_render.py). The rendered window
-command then runs for real, against the sandbox.
+of a run triggered at 2026-04-01 00:00 UTC (see airflow_render.py), with the DAG's
+params and with TRIGGER_CONF. The rendered window commands then run for real, against
+the sandbox.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tap_leadtrackr.sandbox import Project, Sandbox
 from tests.e2e.conftest import (
@@ -24,6 +26,7 @@ from tests.e2e.conftest import (
     ROOT,
     Meltano,
     created_in,
+    extractor_in_meltano_yml,
     leads_around_edges,
     query_duckdb,
     sandbox_env,
@@ -37,6 +40,8 @@ WINDOW_COMMAND = (
     "meltano --environment=prod run --state-id-suffix=2026-03-01_2026-04-01 --full-refresh "
     "leads-to-warehouse"
 )
+TRIGGER_CONF = {"full_refresh": False, "lookback_window_days": 0}
+"""What a run is triggered with, for the DAGs that have these params."""
 MARCH = {
     "TAP_LEADTRACKR_START_DATE": "2026-03-01T00:00:00+00:00",
     "TAP_LEADTRACKR_END_DATE": "2026-04-01T00:00:00+00:00",
@@ -49,7 +54,14 @@ def dags(airflow_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     home = tmp_path_factory.mktemp("airflow-home")
     output = home / "dags.json"
     result = subprocess.run(
-        [str(airflow_python), str(SCRIPT), str(DAGS), str(output), RUN_AFTER],
+        [
+            str(airflow_python),
+            str(SCRIPT),
+            str(DAGS),
+            str(output),
+            RUN_AFTER,
+            json.dumps(TRIGGER_CONF),
+        ],
         cwd=home,
         env=clean_env(AIRFLOW_HOME=home),
         capture_output=True,
@@ -81,27 +93,67 @@ def test_the_monthly_dag_catches_up_month_by_month_with_the_interval_as_the_wind
     assert task["append_env"] is True
     assert task["rendered"] == {"bash_command": WINDOW_COMMAND, "env": MARCH, "cwd": str(ROOT)}
     # Triggered with {"full_refresh": false}, it resumes from the window's bookmark.
-    resumed = task["rendered_flipped"]
+    resumed = task["rendered_triggered"]
     assert resumed["bash_command"] == WINDOW_COMMAND.replace(" --full-refresh", "")
     assert resumed["env"] == MARCH
 
 
-def test_the_daily_dag_runs_the_job_from_its_bookmark_with_a_lookback_window(
+def test_the_daily_dag_runs_the_job_from_its_bookmark_with_the_jobs_own_lookback(
     dags: dict[str, t.Any],
 ) -> None:
     dag = dags["leadtrackr_daily_incremental"]
     assert (dag["timetable"], dag["summary"]) == ("CronDataIntervalTimetable", "0 4 * * *")
     assert dag["catchup"] is False
     assert dag["max_active_runs"] == 1
+    assert dag["params"] == {"lookback_window_days": None}
     (task,) = dag["tasks"].values()
     assert task["pool"] == "leadtrackr_meltano"
+    assert task["append_env"] is True
+    # No lookback of its own: meltano.yml's 30 days (or the worker's variable) apply.
     assert task["rendered"] == {
         "bash_command": "meltano --environment=prod run leads-to-warehouse",
-        "env": {"TAP_LEADTRACKR_LOOKBACK_WINDOW_DAYS": "7"},
+        "env": None,
         "cwd": str(ROOT),
     }
-    full = task["rendered_flipped"]["bash_command"]
-    assert full == "meltano --environment=prod run --full-refresh leads-to-warehouse"
+    # Triggered with {"lookback_window_days": 0}, that run reads no day again (0 is a value).
+    assert task["rendered_triggered"]["bash_command"] == (
+        "TAP_LEADTRACKR_LOOKBACK_WINDOW_DAYS=0 meltano --environment=prod run leads-to-warehouse"
+    )
+
+
+def test_the_weekly_dag_runs_the_reconcile_job_in_the_pool_every_dag_takes(
+    dags: dict[str, t.Any],
+) -> None:
+    dag = dags["leadtrackr_weekly_reconcile"]
+    # Sundays, four hours after the daily run; every run reads every lead, so no catchup.
+    assert (dag["timetable"], dag["summary"]) == ("CronDataIntervalTimetable", "0 8 * * 0")
+    assert dag["catchup"] is False
+    assert dag["max_active_runs"] == 1
+    assert dag["params"] == {}
+    (task,) = dag["tasks"].values()
+    assert task["operator"] == "BashOperator"
+    assert task["append_env"] is True
+    assert task["rendered"] == {
+        "bash_command": "meltano --environment=prod run reconcile-leads-to-warehouse",
+        "env": None,
+        "cwd": str(ROOT),
+    }
+    # That job of meltano.yml reads with the extractor that sets `reconcile`.
+    jobs = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))["jobs"]
+    (job,) = [job for job in jobs if job["name"] == "reconcile-leads-to-warehouse"]
+    assert job["tasks"][0] == "tap-leadtrackr--reconcile target-duckdb"
+    assert extractor_in_meltano_yml("tap-leadtrackr--reconcile")["config"] == {"reconcile": True}
+    # One pool (one slot) for every task of every DAG: one `meltano run` at a time.
+    pools = {(name, task["pool"]) for name, dag in dags.items() for task in dag["tasks"].values()}
+    assert pools == {
+        (name, "leadtrackr_meltano")
+        for name in (
+            "leadtrackr_monthly_windows",
+            "leadtrackr_project_windows",
+            "leadtrackr_daily_incremental",
+            "leadtrackr_weekly_reconcile",
+        )
+    }
 
 
 def test_the_rendered_window_command_loads_exactly_that_month(
@@ -163,7 +215,7 @@ def test_the_projects_dag_maps_a_task_over_the_projects_each_window_with_its_own
         }
         for project in ("acme", "globex")
     ]
-    resumed = [each["bash_command"] for each in task["rendered_flipped"]]
+    resumed = [each["bash_command"] for each in task["rendered_triggered"]]
     assert resumed == [
         PROJECT_COMMAND.format(project=project).replace(" --full-refresh", "")
         for project in ("acme", "globex")

@@ -1,4 +1,4 @@
-"""orchestrate/dagster: two monthly partitions materialised in process, then the daily job.
+"""orchestrate/dagster: monthly partitions materialised in process, the daily and weekly jobs.
 
 Dagster runs in its own environment (see conftest); it starts the project's Meltano, which
 loads the sandbox's leads into DuckDB.
@@ -11,7 +11,7 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tap_leadtrackr.sandbox import Project, Sandbox
+from tap_leadtrackr.sandbox import Aging, Project, Sandbox, age, generate_leads
 from tap_leadtrackr.timestamps import ONE_MILLISECOND, format_timestamp
 from tests.e2e.conftest import (
     MELTANO,
@@ -100,11 +100,17 @@ def test_two_monthly_partitions_load_their_months_and_the_daily_job_the_rest(
             "0 4 * * *",
             "UTC",
         ],
-        "leadtrackr_weekly_full_refresh": ["leadtrackr_daily_incremental", "0 5 * * 0", "UTC"],
+        # Sundays, four hours after the daily run.
+        "leadtrackr_weekly_reconcile_schedule": ["leadtrackr_weekly_reconcile", "0 8 * * 0", "UTC"],
         "leadtrackr_monthly_windows_schedule": ["leadtrackr_monthly_windows", "0 3 1 * *", "UTC"],
     }
-    # One pool for both, so one slot keeps them from running at once.
-    assert daily["pools"] == ["leadtrackr_meltano", "leadtrackr_meltano"]
+    # One pool for every run of Meltano, so one slot keeps them from running at once.
+    assert daily["pools"] == {
+        "leadtrackr__leads": "leadtrackr_meltano",
+        "leadtrackr__project_leads": "leadtrackr_meltano",
+        "run_incremental": "leadtrackr_meltano",
+        "run_reconcile": "leadtrackr_meltano",
+    }
 
     assert warehouse_ids(warehouse) == sorted(lead["id"] for lead in leads)
     assert bookmark(meltano, STATE_ID) == max(lead["createdAt"] for lead in leads)
@@ -159,3 +165,81 @@ def test_project_and_month_partitions_load_each_projects_month_under_its_own_sta
     for state_id in states:
         (partition,) = meltano.state(state_id)["bookmarks"]["leads"]["partitions"]
         assert partition["context"]["project"] == state_id.split(":")[-1].split("_")[0]
+
+
+#: Ratings of the last 28 days (inside the daily job's 30-day lookback) and of leads older
+#: than 60 days, deletions of any age, new leads.
+AGING = Aging(new_leads=10, recent_ratings=6, old_ratings=8, deletions=6, recent_days=28)
+RECONCILE_STATE_ID = "prod:tap-leadtrackr--reconcile-to-target-duckdb"
+
+
+def loaded(path: Path) -> dict[int, tuple[object, ...]]:
+    """Each lead's status, price and whether it is flagged deleted, by id."""
+    rows = query_duckdb(
+        path, "select id, status, price, _sdc_deleted_at is not null from leadtrackr.leads"
+    )
+    return {
+        id_: (status, None if price is None else int(price), flagged)
+        for id_, status, price, flagged in rows
+    }
+
+
+def live(lead: dict[str, object]) -> tuple[object, ...]:
+    return (lead["status"], lead["price"], False)
+
+
+def test_the_daily_job_brings_recent_ratings_and_the_weekly_reconcile_old_ones_and_deletions(
+    meltano: Meltano, dagster_python: Path, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    project = Project(generate_leads(1000, seed=74))
+
+    def dagster(*args: str) -> None:
+        result = run_dagster(dagster_python, meltano, tmp_path, env, *args)
+        (run,) = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+        assert run["success"]
+
+    with Sandbox(project) as sandbox:
+        env = sandbox_env(sandbox, TARGET_DUCKDB_FILEPATH=warehouse)
+        dagster("daily")
+        aged = age(project, AGING, seed=1)
+        before = loaded(warehouse)
+
+        # The job's own 30 days: ratings of the last 28 days come, older ones and deletions not.
+        dagster("daily")
+        after_daily = loaded(warehouse)
+        leads = {lead["id"]: lead for lead in project.leads}
+        assert aged.rated_recent
+        assert {i: after_daily[i] for i in aged.rated_recent} == {
+            i: live(leads[i]) for i in aged.rated_recent
+        }
+        assert aged.rated_old
+        assert aged.deleted
+        unchanged = aged.rated_old + aged.deleted
+        assert {i: after_daily[i] for i in unchanged} == {i: before[i] for i in unchanged}
+        assert set(aged.added) <= set(after_daily)
+        daily_state = meltano.state(STATE_ID)
+
+        # The weekly job: every rating, and exactly the leads deleted since, flagged.
+        dagster("reconcile")
+        after_reconcile = loaded(warehouse)
+        assert {i for i, (*_, flagged) in after_reconcile.items() if flagged} == set(aged.deleted)
+        assert {i: v for i, v in after_reconcile.items() if not v[-1]} == {
+            i: live(lead) for i, lead in leads.items()
+        }
+        # In a state of its own: the daily job's bookmark has not moved.
+        assert meltano.state(STATE_ID) == daily_state
+        assert RECONCILE_STATE_ID in meltano("state", "list").stdout.split()
+
+        # A run's own lookback wins over the job's: with 0, no rating before the bookmark.
+        bookmark = daily_state["bookmarks"]["leads"]["replication_key_value"]
+        again = age(project, Aging(new_leads=5, old_ratings=0, deletions=0, recent_days=28), seed=2)
+        leads = {lead["id"]: lead for lead in project.leads}
+        before_bookmark = [i for i in again.rated_recent if leads[i]["createdAt"] < bookmark]
+        assert before_bookmark
+        dagster("daily", "0")
+        final = loaded(warehouse)
+        assert {i: final[i] for i in before_bookmark} == {
+            i: after_reconcile[i] for i in before_bookmark
+        }
+        assert {i: final[i] for i in again.added} == {i: live(leads[i]) for i in again.added}

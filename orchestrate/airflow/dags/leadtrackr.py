@@ -1,4 +1,4 @@
-"""Airflow for the LeadTrackr Meltano project: monthly windows, and a daily incremental run.
+"""Airflow for the LeadTrackr Meltano project: monthly windows, a daily and a weekly run.
 
     python -m venv .venv-airflow
     .venv-airflow/bin/pip install -r orchestrate/airflow/requirements.txt
@@ -12,9 +12,11 @@
   `catchup` backfills the history month by month, and a month's run after it ends loads
   it whole. A run reads its window again in full unless triggered with
   `{"full_refresh": false}` (then it resumes from the window's bookmark).
-- `leadtrackr_daily_incremental`: the job from its bookmark, reading again the last
-  `LOOKBACK_WINDOW_DAYS` days for status and price changes (`{"full_refresh": true}`
-  reads every lead again).
+- `leadtrackr_daily_incremental`: the job `leads-to-warehouse` from its bookmark, reading
+  again the days of its lookback window (`lookback_window_days: 30` in meltano.yml) for
+  rating changes; triggered with `{"lookback_window_days": 60}`, that many for one run.
+- `leadtrackr_weekly_reconcile`: the job `reconcile-leads-to-warehouse` on Sundays, four
+  hours after the daily run: every lead read again, older ratings, deleted leads flagged.
 - `leadtrackr_project_windows`, for the tap's `projects` (agencies): each month, one task
   per project (dynamic task mapping over `PROJECT_NAMES`), each loading that project's
   window under a state id of its own (`--state-id-suffix=acme_2026-03-01_2026-04-01`), so
@@ -22,7 +24,7 @@
   in the workers' TAP_LEADTRACKR_PROJECTS: a task names its project, and
   `orchestrate/one_project.py` narrows the list to it, so no key reaches Airflow's database.
 
-Both write the same tables and take the `leadtrackr_meltano` pool, which needs to exist
+All write the same tables and take the `leadtrackr_meltano` pool, which needs to exist
 with one slot (above): two `meltano run` of one project directory at once collide in
 `.meltano/run/`, and DuckDB takes one writer. Windows run in parallel only on separate
 workers (one container per task) loading a server warehouse; see orchestrate/backfill.py.
@@ -44,9 +46,9 @@ PROJECT_DIR = os.environ.get("LEADTRACKR_MELTANO_PROJECT", str(Path(__file__).re
 """The Meltano project: the repository this file is in, unless the variable says otherwise."""
 MELTANO_ENVIRONMENT = "prod"
 JOB = "leads-to-warehouse"
+RECONCILE_JOB = "reconcile-leads-to-warehouse"
+"""The weekly job of meltano.yml: every lead read again, and the deleted ones flagged."""
 POOL = "leadtrackr_meltano"
-LOOKBACK_WINDOW_DAYS = 7
-"""Days of leads each daily run reads again, for ratings made within a week."""
 HISTORY_START = pendulum.datetime(2024, 1, 1, tz="UTC")
 """The month of the project's first lead: where catchup starts. Change it to yours."""
 PROJECT_NAMES = os.environ.get("LEADTRACKR_PROJECT_NAMES", "acme,globex").split(",")
@@ -54,6 +56,11 @@ PROJECT_NAMES = os.environ.get("LEADTRACKR_PROJECT_NAMES", "acme,globex").split(
 
 MELTANO_RUN = f"meltano --environment={MELTANO_ENVIRONMENT} run"
 FULL_REFRESH = "{{ ' --full-refresh' if params.full_refresh else '' }}"
+LOOKBACK_OVERRIDE = (
+    "{% if params.lookback_window_days is not none %}"
+    "TAP_LEADTRACKR_LOOKBACK_WINDOW_DAYS={{ params.lookback_window_days | int }} {% endif %}"
+)
+"""The run's own lookback, when triggered with one; else the job's applies."""
 DEFAULT_ARGS = {"pool": POOL, "retries": 2, "retry_delay": timedelta(minutes=10)}
 
 WINDOW = "{{ data_interval_start | ds }}_{{ data_interval_end | ds }}"
@@ -119,7 +126,7 @@ with monthly_windows(
 
 with DAG(
     dag_id="leadtrackr_daily_incremental",
-    description="New LeadTrackr leads since the bookmark, and changes of the last week.",
+    description="New LeadTrackr leads since the bookmark, and changes within the lookback window.",
     schedule=CronDataIntervalTimetable("0 4 * * *", timezone="UTC"),
     start_date=HISTORY_START,
     # The job's bookmark, not the interval, says what to read: one run catches up.
@@ -127,16 +134,38 @@ with DAG(
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     params={
-        "full_refresh": Param(
-            False, type="boolean", description="Read every lead again, not just new ones."
+        "lookback_window_days": Param(
+            None,
+            type=["null", "integer"],
+            minimum=0,
+            description="Days before the bookmark read again, this run only (empty: the job's).",
         )
     },
     tags=["leadtrackr", "meltano"],
 ):
     BashOperator(
         task_id="load_incremental",
-        bash_command=f"{MELTANO_RUN}{FULL_REFRESH} {JOB}",
-        env={"TAP_LEADTRACKR_LOOKBACK_WINDOW_DAYS": str(LOOKBACK_WINDOW_DAYS)},
+        bash_command=f"{LOOKBACK_OVERRIDE}{MELTANO_RUN} {JOB}",
+        append_env=True,
+        cwd=PROJECT_DIR,
+    )
+
+with DAG(
+    dag_id="leadtrackr_weekly_reconcile",
+    description="Every LeadTrackr lead read again: older ratings, and deleted leads flagged.",
+    # Four hours after the daily run, as in meltano.yml: rarely queued behind it in the pool.
+    schedule=CronDataIntervalTimetable("0 8 * * 0", timezone="UTC"),
+    start_date=HISTORY_START,
+    # Every run reads every lead: a missed week needs no run of its own.
+    catchup=False,
+    max_active_runs=1,
+    # A failed or interrupted reconcile flags nothing, so the retries are safe.
+    default_args=DEFAULT_ARGS,
+    tags=["leadtrackr", "meltano"],
+):
+    BashOperator(
+        task_id="reconcile",
+        bash_command=f"{MELTANO_RUN} {RECONCILE_JOB}",
         append_env=True,
         cwd=PROJECT_DIR,
     )
