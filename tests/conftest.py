@@ -21,24 +21,28 @@ from typing_extensions import override
 
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
 from tap_leadtrackr.tap import TapLeadTrackr
-from tests.e2e.conftest import MELTANO, Meltano
-from tests.e2e.conftest import ROOT as PROJECT
+from tests.e2e.conftest import MELTANO, Meltano, own_sys_dir
 
-IN_THE_PROJECT = ("tests/e2e/", "tests/orchestrate/")
-"""Tests that run Meltano in the project: they share its `.meltano/run/` (each plugin's
-config, catalog and state files) and dbt's `transform/target/`."""
-MELTANO_SCOPE = "meltano-in-the-project"
+ORCHESTRATORS = "tests/orchestrate/"
+"""Tests whose Dagster and Airflow run Meltano with the project's own `.meltano/run/` and
+dbt's `transform/target/`: one after another, in one worker."""
+MELTANO_TESTS = ("tests/e2e/", ORCHESTRATORS)
+"""Tests that run Meltano in the project (each test process with its own system directory)."""
 PACKAGE_INDEX = "tests/test_wheels.py"
 """Resolutions that wait on the package index, once for the module (a module fixture)."""
 
 
 def scope(nodeid: str) -> str:
-    """The tests a `make test` worker runs together, one after another: those of a resource
-    they share, or the test alone."""
+    """The tests a `make test` worker runs together, one after another: those of one module
+    of Meltano tests (they share its module fixtures), the orchestrators', the package
+    index's, or the test alone. The Meltano modules come first in collection order, and the
+    short tests fill both workers at the end."""
     path = nodeid.split("::", 1)[0]
-    if path.startswith(IN_THE_PROJECT):
-        return MELTANO_SCOPE
-    return "package-index" if path == PACKAGE_INDEX else nodeid
+    if path.startswith(ORCHESTRATORS):
+        return ORCHESTRATORS
+    if path.startswith(MELTANO_TESTS) or path == PACKAGE_INDEX:
+        return path
+    return nodeid
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own
@@ -86,26 +90,6 @@ SLOW = frozenset(
 only makes it slower; `make test` runs them all)."""
 
 
-YIELDING = 10
-"""The niceness of a `make test` worker that starts with other tests than Meltano's."""
-STARTED = pytest.StashKey[bool]()
-"""Whether this worker has begun its first test."""
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """On busy cores, the tests that run Meltano in the project set the pace of `make test`:
-    when they run, the worker that does not start with them gives them the CPU first (a
-    lower priority for the rest of its session)."""
-    worker = getattr(item.config, "workerinput", None)
-    if worker is None or item.config.stash.get(STARTED, False):
-        return
-    item.config.stash[STARTED] = True
-    meltano = any(scope(each.nodeid) == MELTANO_SCOPE for each in item.session.items)
-    if meltano and scope(item.nodeid) != MELTANO_SCOPE:
-        os.nice(YIELDING)
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark what `make test-fast` leaves out: the tests of a shared resource, and `SLOW`."""
     for item in items:
@@ -114,32 +98,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def meltano_installed(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Path]:
-    """`meltano install` once per test session: the tap (editable) and every loader.
-
-    One test process at a time runs Meltano in the project (`make test`'s workers share
-    the tests out so, see `scope`): two would overwrite each other's files in
-    `.meltano/run/` and dbt's `transform/target/`.
-    """
+def meltano_installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`meltano install` once per `make test` (the first worker to need it; the other waits):
+    the tap (editable) and every loader. Returns this test process's own Meltano system
+    directory (`own_sys_dir`), so that both workers can run Meltano at once."""
     if not MELTANO.exists():
         pytest.fail(
             f"Meltano is not installed next to {sys.executable}: install the test "
             "dependencies (`make test` does)."
         )
-    (PROJECT / ".meltano").mkdir(exist_ok=True)
-    with (PROJECT / ".meltano" / "tests.lock").open("w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pytest.fail("another test process runs Meltano in this project at the same time")
-        Meltano(tmp_path_factory.mktemp("meltano-install"))("install")
-        yield PROJECT / ".meltano"
+    # The folder all workers of this session share (xdist gives each a subfolder of it).
+    session = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        session = session.parent
+    with (session / "meltano-install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (session / "meltano-installed").exists():
+            Meltano(tmp_path_factory.mktemp("meltano-install"))("install")
+            (session / "meltano-installed").touch()
+    return own_sys_dir(tmp_path_factory.mktemp("meltano-sys"))
 
 
 @pytest.fixture
 def meltano(meltano_installed: Path, tmp_path: Path) -> Meltano:
     """Meltano with a fresh system database (no state) for this test."""
-    return Meltano(tmp_path / "meltano")
+    return Meltano(tmp_path / "meltano", meltano_installed)
 
 
 @dataclass

@@ -191,15 +191,36 @@ def test_a_cap_is_confirmed_by_the_very_next_page() -> None:
     assert [(ask.page, ask.limit) for ask in api.asked[:2]] == [(1, 100), (2, 100)]
 
 
-def test_a_short_page_teaches_no_size_when_one_signal_says_it_is_the_last() -> None:
+def test_a_short_page_is_taken_for_the_last_only_when_its_whole_envelope_agrees() -> None:
     lead = {"id": 1, "createdAt": "2026-01-01T00:00:00.000Z"}
     ask = PageRequest(limit=100, page=3)
     assert served_page_size(Page(ask, [lead] * 30, 230, 3, False, 100)) is None
-    assert served_page_size(Page(ask, [lead] * 30, 230, 3, True, 100)) is None
+    # `hasMore` with a `total` beyond it, or a `total` short of the leads already served:
+    # the next page is asked for (`Pages.confirms_cap`) before the short page ends anything.
     assert served_page_size(Page(ask, [lead] * 30, 231, 3, True, 100)) == 30
+    assert served_page_size(Page(ask, [lead] * 30, 201, 3, False, 100)) == 30
+    assert served_page_size(Page(ask, [lead] * 30, 229, 3, True, 100)) == 30
+    # One signal alone that there is more (a server stuck on `hasMore`, a count too high).
+    assert served_page_size(Page(ask, [lead] * 30, 230, 3, True, 100)) is None
+    assert served_page_size(Page(ask, [lead] * 30, 231, 3, False, 100)) is None
     assert served_page_size(Page(ask, [lead], 231, 3, True, 100)) == 1
     assert served_page_size(Page(ask, [], 500, 5, True, 100)) is None
     assert served_page_size(Page(ask, [lead] * 100, 500, 5, True, None)) is None
+
+
+@pytest.mark.parametrize("page_size", [1, 100])
+def test_a_cap_behind_an_understated_count_is_still_learned(page_size) -> None:
+    # 35 leads share each instant; the server serves 7 a page and counts 30 too few, so
+    # `hasMore` is false on page 1 of every instant: only the count short of the page
+    # itself shows that it is not the last.
+    leads = generate_leads(350, seed=9)
+    for number, lead in enumerate(leads):
+        lead["createdAt"] = f"2026-01-01T00:00:{number // 35:02d}.000Z"
+    api = API(Project(leads), Faults(page_cap=7, understate_total=30))
+    pages = api.pages(page_size)
+    read = everything(api, read_keyset(pages, None, None))
+    assert_each_once_in_order(read, {lead["id"] for lead in leads})
+    assert pages.cap == 7
 
 
 def test_an_overstated_count_teaches_no_smaller_page_size() -> None:

@@ -58,6 +58,11 @@ def server_behaviours(draw: st.DrawFn, page_size: int) -> Faults:
     """
     deleted = draw(st.integers(0, 6))
     created = draw(st.integers(0, max(0, page_size // 3)))
+    page_cap = draw(st.sampled_from([0, 0, 0, max(1, page_size // 2), 7]))
+    # A silent cap and a count short by just the leads it leaves out make a short page
+    # look in every field like the last: no client can read that server (documented;
+    # test_reader reads a cap behind a count short by any other number).
+    understate_total = 0 if page_cap else draw(st.sampled_from([0, 0, 0, 0, 1, 30]))
     return Faults(
         tie_order=draw(st.sampled_from(["fixed", "per_request", "per_offset"])),
         has_more=draw(st.sampled_from(["honest", "stuck_true", "false_early"])),
@@ -71,9 +76,9 @@ def server_behaviours(draw: st.DrawFn, page_size: int) -> Faults:
         insert_count=created or draw(st.sampled_from([0, 30])),
         insert_tied=draw(st.booleans()),
         insert_stamp=draw(st.sampled_from(["newest", "newest", "past"])),
-        page_cap=draw(st.sampled_from([0, 0, 0, max(1, page_size // 2), 7])),
+        page_cap=page_cap,
         overstate_total=draw(st.sampled_from([0, 0, 0, 1, 500])),
-        understate_total=draw(st.sampled_from([0, 0, 0, 0, 1, 30])),
+        understate_total=understate_total,
     )
 
 

@@ -73,8 +73,8 @@ class Pages:
     """Fetches pages, and learns from them how many leads the server really puts on one.
 
     A server may serve fewer than `limit` (a cap of its own). Once a page shows it (the
-    envelope's `limit`, or a short page that both `hasMore` and `total` say is not the
-    last, and after which the next page does hold leads), no request asks for more: a
+    envelope's `limit`, or a short page its envelope says is not the last, and after
+    which the next page does hold leads), no request asks for more: a
     page number then means the same offset to the server and to the tap, and a short
     page can be told from the last one.
     """
@@ -156,13 +156,20 @@ class Pages:
 
 
 def served_page_size(page: Page) -> int | None:
-    """The page size a page shows the server serves, if fewer than asked; else None."""
+    """The page size a short page may show the server serves, if fewer than asked; else None.
+
+    Either the envelope's `limit`; or a short page that `hasMore` and `total` both say is
+    not the last, or whose `total` is short of the leads served up to it (either may lie:
+    `Pages.confirms_cap` asks the next page to be sure). `hasMore` alone does not count: a
+    server stuck on it would cost a request at the end of every read.
+    """
     asked = page.request.limit
     if page.limit is not None and 0 < page.limit < asked:
         return page.limit
     served = len(page.records)
     offset = (page.request.page - 1) * asked
-    if 0 < served < asked and page.has_more and page.total > offset + served:
+    seen = offset + served
+    if 0 < served < asked and (page.has_more and page.total > seen or page.total < seen):
         return served
     return None
 

@@ -33,6 +33,19 @@ STATE_ID = "dev:tap-leadtrackr-to-target-duckdb"
 """Meltano's state id for `meltano run tap-leadtrackr target-duckdb` in `dev`."""
 
 
+PLUGIN_DIRS = ("extractors", "loaders", "mappers", "utilities")
+"""What `meltano install` puts in the project's `.meltano/`, shared by every test process."""
+
+
+def own_sys_dir(sys_dir: Path) -> Path:
+    """Make `sys_dir` a Meltano system directory of its own that uses the installed plugins."""
+    sys_dir.mkdir(parents=True, exist_ok=True)
+    for name in PLUGIN_DIRS:
+        if (ROOT / ".meltano" / name).is_dir():
+            (sys_dir / name).symlink_to(ROOT / ".meltano" / name)
+    return sys_dir
+
+
 def extractor_in_meltano_yml(name: str = "tap-leadtrackr") -> dict[str, t.Any]:
     """The extractor `name` as meltano.yml declares it."""
     project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
@@ -47,9 +60,14 @@ _OWN_PREFIXES = ("MELTANO_", "TAP_LEADTRACKR_", "TARGET_")
 
 
 class Meltano:
-    """Runs `meltano` in the project with an isolated system database and environment."""
+    """Runs `meltano` in the project with an isolated system database and environment.
 
-    def __init__(self, workdir: Path) -> None:
+    With `sys_dir` (a test process's own Meltano system directory, see `own_sys_dir`), the
+    files of each run (`.meltano/run/`) and dbt's compiled SQL and logs go there instead of
+    into the project: two test processes can then run Meltano in it at once.
+    """
+
+    def __init__(self, workdir: Path, sys_dir: Path | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.env_file = workdir / "empty.env"
@@ -62,6 +80,12 @@ class Meltano:
             MELTANO_SEND_ANONYMOUS_USAGE_STATS="false",
             MELTANO_CLI_LOG_LEVEL="warning",
         )
+        if sys_dir is not None:
+            self.base_env["MELTANO_SYS_DIR_ROOT"] = str(sys_dir)
+            for dbt in ("DBT_DUCKDB", "DBT_POSTGRES"):
+                kind = dbt.removeprefix("DBT_").lower()
+                self.base_env[f"{dbt}_TARGET_PATH"] = str(sys_dir / "dbt" / "target" / kind)
+                self.base_env[f"{dbt}_LOG_PATH"] = str(sys_dir / "dbt" / "logs")
 
     def __call__(
         self,

@@ -390,7 +390,7 @@ def crafted_duckdb(meltano_installed: Path, tmp_path_factory: pytest.TempPathFac
         db.execute("create schema ads")
         db.execute(SPEND_DDL.format(table="ads.spend"))
         db.executemany("insert into ads.spend values (?, ?, ?, ?, ?)", SPEND)
-    meltano = Meltano(workdir / "meltano")
+    meltano = Meltano(workdir / "meltano", meltano_installed)
     with Sandbox(Project(crafted_leads())) as sandbox:
         meltano(
             "run",
@@ -446,16 +446,18 @@ def test_the_dbt_tests_fail_when_a_mart_loses_a_credit_a_lead_or_spend(
 
 
 def test_a_lead_deleted_in_leadtrackr_counts_nowhere(crafted_duckdb: Built, tmp_path: Path) -> None:
-    # Flagged in the raw table, as a reconcile flags it: the staging views leave it out,
-    # and so lead_journeys and every attribution mart.
+    # Flagged in the raw tables, as a reconcile flags a lead and its touchpoints: the
+    # staging views leave them out, and so lead_journeys and every attribution mart.
     warehouse = tmp_path / "deleted.duckdb"
     shutil.copy(crafted_duckdb.warehouse, warehouse)
     left_out = list(LEADS).index("one instant") + 1
     with duckdb.connect(str(warehouse)) as db:
-        db.execute(
-            "update leadtrackr.leads set _sdc_deleted_at = current_timestamp where id = ?",
-            [left_out],
-        )
+        for table, key in (("leads", "id"), ("lead_touchpoints", "lead_id")):
+            db.execute(
+                f"update leadtrackr.{table} set _sdc_deleted_at = current_timestamp "
+                f"where {key} = ?",
+                [left_out],
+            )
     crafted_duckdb.meltano(
         "invoke",
         "dbt-duckdb",

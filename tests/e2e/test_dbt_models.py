@@ -152,7 +152,7 @@ class Built(t.NamedTuple):
 def duckdb_built(meltano_installed: Path, tmp_path_factory: pytest.TempPathFactory) -> Built:
     """The job `leads-to-warehouse` (load, then `dbt build`) run once on sandbox leads."""
     workdir = tmp_path_factory.mktemp("dbt-duckdb")
-    meltano = Meltano(workdir / "meltano")
+    meltano = Meltano(workdir / "meltano", meltano_installed)
     warehouse = workdir / "warehouse.duckdb"
     with Sandbox(Project(generate_leads(LEADS, seed=61))) as sandbox:
         meltano(

@@ -50,7 +50,7 @@ def warehouse(meltano_installed: Path, tmp_path_factory: pytest.TempPathFactory)
     workdir = tmp_path_factory.mktemp("html-report")
     warehouse = workdir / "warehouse.duckdb"
     with Sandbox(Project(generate_leads(LEADS, seed=63))) as sandbox:
-        Meltano(workdir / "meltano")(
+        Meltano(workdir / "meltano", meltano_installed)(
             "run",
             "leads-to-warehouse",
             # As `make demo` runs it: with the spend sample of the sandbox's channels.
