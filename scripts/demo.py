@@ -75,6 +75,8 @@ class Demo:
 
     environment: str
     warehouse: Path
+    report: Path
+    """The HTML report's page."""
     env: dict[str, str]
     env_file: Path | None = None
 
@@ -284,8 +286,7 @@ def sync(
     print(f"\nWarehouse report ({shown(demo.warehouse)}, schema {SCHEMA})")
     print(format_report(after))
     if models:
-        name = "agency-report.html" if demo.environment == "agency" else "report.html"
-        page = write_report(demo.warehouse, demo.warehouse.with_name(name))
+        page = write_report(demo.warehouse, demo.report)
         print(f"\nHTML report: {shown(page)} (the attribution in charts; open it in a browser)")
     return 0 if after.distinct_ids == after.leads else 1
 
@@ -321,6 +322,12 @@ def main(argv: list[str] | None = None) -> int:
         help="folder of the warehouse (output/demo/, which no Meltano environment writes)",
     )
     parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=OUTPUT.parent,
+        help="folder of the HTML report, report.html or agency-report.html (output/)",
+    )
+    parser.add_argument(
         "--env-file", type=Path, help="the dotenv file Meltano reads (default: the project's .env)"
     )
     args = parser.parse_args(argv)
@@ -340,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = Demo(
         environment=environment,
         warehouse=output / warehouse[environment],
+        report=args.report_dir.resolve() / f"{'agency-' if several else ''}report.html",
         env=env,
         env_file=args.env_file,
     )

@@ -49,10 +49,12 @@ def project(sandbox: Sandbox, name: str) -> Project:
 def run_agency_scenario(
     meltano: Meltano, env: dict[str, str], rows: Rows, distinct_ids: t.Callable[[], int], *task: str
 ) -> None:
-    """Run the module's scenario through `meltano run TASK...`, checking `rows` after each run."""
+    """Run the module's scenario through `meltano run TASK...`, checking `rows` after each run
+    (after the first, the job's load alone: the later runs check rows, not models)."""
+    first, task = task, load_only(task)
     with agency_sandbox() as sandbox:
         env = agency_env(sandbox, **env)
-        meltano("run", *task, env=env)
+        meltano("run", *first, env=env)
 
         assert rows() == PROJECTS
         # The projects' ids overlap: each lead is a row of its own, keyed by (project, id).
@@ -91,6 +93,11 @@ def run_agency_scenario(
         # acme's checkpoint from the failed run held: it is not read again.
         sent = Counter(request.headers["X-API-Key"] for request in sandbox.requests)
         assert sent[KEYS["acme"]] == 1
+
+
+def load_only(task: tuple[str, ...]) -> tuple[str, ...]:
+    """The load of `meltano run TASK` without its dbt build (under the same state id)."""
+    return ("tap-leadtrackr", "target-duckdb") if task == ("leads-to-warehouse",) else task
 
 
 def state_id(task: tuple[str, ...]) -> str:

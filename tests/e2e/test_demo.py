@@ -33,7 +33,8 @@ def run_demo(meltano: Meltano, output: Path, *options: str) -> str:
             sys.executable,
             str(ROOT / "scripts" / "demo.py"),
             *options,
-            *("--output", str(output), "--env-file", str(meltano.env_file)),
+            *("--output", str(output), "--report-dir", str(output)),
+            *("--env-file", str(meltano.env_file)),
         ],
         env=meltano.base_env,
         capture_output=True,
@@ -187,7 +188,9 @@ def test_a_failed_run_names_the_command_the_demo_showed(
     failing.write_text("#!/bin/sh\necho 'Extractor failed' >&2\nexit 2\n", encoding="utf-8")
     failing.chmod(0o755)
     monkeypatch.setattr(demo_script, "MELTANO", failing)
-    demo = demo_script.Demo("dev", tmp_path / "sandbox.duckdb", env=dict(os.environ))
+    demo = demo_script.Demo(
+        "dev", tmp_path / "sandbox.duckdb", tmp_path / "report.html", env=dict(os.environ)
+    )
 
     with pytest.raises(SystemExit) as exited:
         demo_script.sync(demo, job=JOB, full_refresh=True, mark_before=None)

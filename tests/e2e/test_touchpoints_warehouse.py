@@ -87,7 +87,7 @@ def test_touchpoints_reach_duckdb_through_meltano_next_to_the_leads(
         # The next run brings the new leads' touchpoints; the leads at the bookmark come
         # again, and their touchpoints are upserted on (lead_id, position), not doubled.
         added = sandbox.project.add_leads(60)
-        meltano("run", "leads-to-warehouse", env=env)
+        meltano("run", "tap-leadtrackr", "target-duckdb", env=env)  # the job's load alone
         leads = sandbox.project.leads
 
     assert sessions_per_lead(added), "no new lead has a journey: nothing new was checked"
