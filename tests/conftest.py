@@ -10,7 +10,10 @@ import io
 import json
 import logging
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import typing as t
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
@@ -60,6 +63,40 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: t.Any) -> t.Any:
             return scope(nodeid)
 
     return ScopeScheduling(config, log)
+
+
+class StartResolutions:
+    """`pytest -n` (`make test`): the package index's resolutions of tests/test_wheels.py
+    start in this, the controlling process, as soon as a worker has collected them, and
+    are ready in a folder (given to the workers) by the time a worker runs the module;
+    the workers never wait on the index."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="wheel-resolutions-"))
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def pytest_configure_node(self, node: t.Any) -> None:
+        from tests.test_wheels import RESOLUTIONS
+
+        node.workerinput[RESOLUTIONS] = str(self.folder)
+
+    def pytest_xdist_node_collection_finished(self, node: t.Any, ids: list[str]) -> None:
+        if not self.processes and any(each.startswith(PACKAGE_INDEX) for each in ids):
+            from tests.test_wheels import start_resolutions
+
+            self.processes = start_resolutions(self.folder)
+
+    def pytest_unconfigure(self) -> None:
+        for process in self.processes:
+            process.kill()
+            process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    parallel = config.pluginmanager.hasplugin("xdist") and config.getoption("numprocesses")
+    if parallel and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(StartResolutions(), "start-resolutions")
 
 
 SLOW = frozenset(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -38,6 +39,8 @@ UTILITIES = ("dbt-duckdb", "dbt-postgres")
 UTILITY_PYTHONS = (PYTHONS[0], PYTHONS[-1])
 """dbt resolves slowly (about 12 s each, on the index): the oldest and the newest Python;
 CI's matrix installs them on every one."""
+RESOLUTIONS = "wheel-resolutions"
+"""The `workerinput` key of the folder where `pytest -n` writes the resolutions."""
 CASES = [
     (venv, python)
     for venv in VENVS
@@ -85,40 +88,65 @@ def pip_url_pinned(utility: str, *, python: str | None = None) -> dict[str, str]
     }
 
 
-def uv_compile(venv: str, python: str, requirements: Path) -> subprocess.Popen[str]:
-    """Start resolving `venv` for `python` from wheels alone; stdout: `name==version` lines.
-
-    A utility's requirements are read from the file `requirements`.
-    """
+def uv_compile(venv: str, python: str, folder: Path) -> subprocess.Popen[bytes]:
+    """Start resolving `venv` for `python` from wheels alone, into files of `folder`:
+    `name==version` lines in `<case>.out`, uv's messages in `<case>.err`, and its exit code
+    in `<case>.code` once it ends (`collect` waits for that)."""
+    case = f"{venv}-{python}"
+    requirements = folder / f"{case}.txt"
     if venv in UTILITIES:
         requirements.write_text("\n".join(pip_url(venv)) + "\n", encoding="utf-8")
     sources = [str(requirements)] if venv in UTILITIES else VENVS[venv]
-    return subprocess.Popen(
-        [
-            *(str(UV), "pip", "compile", *sources, "--quiet", "--no-header"),
-            *("--no-annotate", "--python-version", python, "--python-platform", PLATFORM),
-            *("--only-binary", ":all:"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    command = [
+        *(str(UV), "pip", "compile", *sources, "--quiet", "--no-header"),
+        *("--no-annotate", "--python-version", python, "--python-platform", PLATFORM),
+        *("--only-binary", ":all:"),
+    ]
+    script = '"$@" >"$0.out" 2>"$0.err"; echo $? >"$0.part"; mv "$0.part" "$0.code"'
+    return subprocess.Popen(["sh", "-c", script, str(folder / case), *command])
+
+
+def start_resolutions(folder: Path) -> list[subprocess.Popen[bytes]]:
+    """Start every resolution at once (each mostly waits on the index)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return [uv_compile(venv, python, folder) for venv, python in CASES]
+
+
+def collect(folder: Path, timeout: float = 600) -> dict[tuple[str, str], tuple[int, str, str]]:
+    """Wait for every resolution in `folder`; exit code, stdout and stderr of each case."""
+    deadline = time.monotonic() + timeout
+    results = {}
+    for venv, python in CASES:
+
+        def read(suffix: str, case: str = f"{venv}-{python}") -> str:
+            return (folder / f"{case}{suffix}").read_text(encoding="utf-8")
+
+        while not (folder / f"{venv}-{python}.code").exists():
+            assert time.monotonic() < deadline, f"no resolution of {venv} for {python}"
+            time.sleep(0.2)
+        code = int(read(".code"))
+        results[venv, python] = (code, read(".out"), read(".err"))
+    return results
 
 
 @pytest.fixture(scope="module")
 def resolutions(
-    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[tuple[str, str], tuple[int, str, str]]:
-    """Every resolution at once (each mostly waits on the index): exit code, stdout, stderr."""
+    """Every resolution: under `make test`, those `pytest -n` itself started as soon as the
+    workers' collection showed this module (tests/conftest.py), so that no worker waits on
+    the index; else started here."""
+    started = getattr(request.config, "workerinput", {}).get(RESOLUTIONS)
+    if started:
+        return collect(Path(started))
     folder = tmp_path_factory.mktemp("requirements")
-    started = {
-        (venv, python): uv_compile(venv, python, folder / f"{venv}.txt") for venv, python in CASES
-    }
-    results = {}
-    for key, process in started.items():
-        stdout, stderr = process.communicate(timeout=600)
-        results[key] = (process.returncode, stdout, stderr)
-    return results
+    processes = start_resolutions(folder)
+    try:
+        return collect(folder)
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
 
 
 @pytest.mark.parametrize(("venv", "python"), CASES)
