@@ -53,12 +53,13 @@ def projects(draw: st.DrawFn) -> list[dict]:
 def server_behaviours(draw: st.DrawFn, page_size: int) -> Faults:
     """What a server may do between two requests, as the documentation allows.
 
-    Leads are created more slowly than the tap reads them (a third of a page at most
-    every other request), or else no sync could ever finish.
+    Leads are created more slowly than the tap reads them (a third of a page as the
+    server serves it, at most, every other request), or else no sync could ever finish.
     """
     deleted = draw(st.integers(0, 6))
-    created = draw(st.integers(0, max(0, page_size // 3)))
     page_cap = draw(st.sampled_from([0, 0, 0, max(1, page_size // 2), 7]))
+    served = min(page_size, page_cap) if page_cap else page_size
+    created = draw(st.integers(0, max(0, served // 3)))
     # A silent cap and a count short by just the leads it leaves out make a short page
     # look in every field like the last: no client can read that server (documented;
     # test_reader reads a cap behind a count short by any other number).
