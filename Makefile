@@ -7,8 +7,8 @@ BIN := $(VENV)/bin
 
 .PHONY: test test-fast lint format clean demo
 
-# Two workers: one runs the tests that run Meltano in the project, one after another, the
-# other everything else (tests/conftest.py shares them out).
+# Two workers, each with a Meltano system directory of its own (tests/conftest.py shares
+# the tests out; docs/development.md says where the time goes).
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
