@@ -19,7 +19,7 @@ import typing as t
 from datetime import datetime, timezone
 from pathlib import Path
 
-from warehouse_report import MODELS_SCHEMA, Location, _Database
+from warehouse_report import MODELS_SCHEMA, Location, _Database, named_location
 
 PAGE = Path(__file__).resolve().parent / "report"
 MODELS = ("first_touch", "last_touch", "last_non_direct", "linear", "position_based", "time_decay")
@@ -220,12 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         help=f"the dbt models' schema (default {MODELS_SCHEMA})",
     )
     args = parser.parse_args(argv)
-    location: Location = args.location
-    if "://" not in args.location:
-        location = Path(args.location)
-        if not location.exists():
-            print(f"No warehouse at {location}: run `make demo` first.", file=sys.stderr)
-            return 1
+    location = named_location(args.location)
+    if location is None:
+        return 1
     written = write_report(location, args.output, models_schema=args.models_schema)
     print(f"HTML report: {written} (open it in a browser; it fetches nothing)")
     return 0

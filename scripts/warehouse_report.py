@@ -315,6 +315,19 @@ def format_report(warehouse: Warehouse, *, top: int = 10) -> str:
     return "\n".join(lines)
 
 
+def named_location(text: str) -> Location | None:
+    """The warehouse a command line names: a PostgreSQL URL, or a DuckDB file that exists.
+
+    None, once it has said so, when there is no such file.
+    """
+    if "://" in text:
+        return text
+    if not Path(text).exists():
+        print(f"No warehouse at {text}: run `make demo` first.", file=sys.stderr)
+        return None
+    return Path(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the report of a warehouse file or PostgreSQL database."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -331,12 +344,9 @@ def main(argv: list[str] | None = None) -> int:
         help=f"the dbt models' schema (default {MODELS_SCHEMA})",
     )
     args = parser.parse_args(argv)
-    location: Location = args.location
-    if "://" not in args.location:
-        location = Path(args.location)
-        if not location.exists():
-            print(f"No warehouse at {location}: run `make demo` first.", file=sys.stderr)
-            return 1
+    location = named_location(args.location)
+    if location is None:
+        return 1
     print(
         format_report(
             read_warehouse(location, schema=args.schema, models_schema=args.models_schema)

@@ -25,7 +25,7 @@ import pytest
 from tap_leadtrackr.sandbox import Project, Sandbox, generate_leads
 from tap_leadtrackr.timestamps import format_timestamp
 from tests.e2e.conftest import ROOT, Meltano, query_duckdb, sandbox_env
-from tests.e2e.test_dbt_models import dbt_postgres_env
+from tests.e2e.test_dbt_models import as_two_projects, dbt_postgres_env
 from tests.e2e.test_meltano_postgres import query, sqlalchemy_url
 
 MODELS = (
@@ -517,15 +517,7 @@ def test_with_several_projects_spend_must_name_its_project(
     # Two projects whose leads share their ids, as the `projects` setting loads them.
     warehouse = tmp_path / "projects.duckdb"
     shutil.copy(crafted_duckdb.warehouse, warehouse)
-    with duckdb.connect(str(warehouse)) as db:
-        for table in ("leads", "lead_touchpoints"):
-            db.execute(
-                "create table leadtrackr.two as "
-                f"select 'alpha' as project, * from leadtrackr.{table} union all "
-                f"select 'beta' as project, * from leadtrackr.{table}"
-            )
-            db.execute(f"drop table leadtrackr.{table}")
-            db.execute(f"alter table leadtrackr.two rename to {table}")
+    as_two_projects(warehouse)
     env = {"TARGET_DUCKDB_FILEPATH": warehouse, "DBT_DUCKDB_AD_SPEND": "ads.spend"}
     # Spend that does not say its project would count for each: refused.
     refused = crafted_duckdb.meltano("invoke", "dbt-duckdb:run", env=env, check=False)

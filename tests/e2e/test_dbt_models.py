@@ -179,12 +179,9 @@ def test_the_job_builds_marts_that_match_the_raw_leads_in_duckdb(duckdb_built: B
     assert {row[3] for row in journeys} == {"open", "pending", "lost", "converted"}
 
 
-def test_with_a_project_column_every_model_carries_it_and_keys_include_it(
-    duckdb_built: Built, tmp_path: Path
-) -> None:
-    # Two projects whose leads share their ids, as the `projects` setting will load them.
-    warehouse = tmp_path / "projects.duckdb"
-    shutil.copy(duckdb_built.warehouse, warehouse)
+def as_two_projects(warehouse: Path) -> None:
+    """Make the leads and touchpoints of `warehouse` those of two projects, `alpha` and
+    `beta`, whose leads share their ids (as the `projects` setting loads them)."""
     with duckdb.connect(str(warehouse)) as db:
         for table in ("leads", "lead_touchpoints"):
             db.execute(
@@ -194,6 +191,16 @@ def test_with_a_project_column_every_model_carries_it_and_keys_include_it(
             )
             db.execute(f"drop table leadtrackr.{table}")
             db.execute(f"alter table leadtrackr.two rename to {table}")
+
+
+def test_with_a_project_column_every_model_carries_it_and_keys_include_it(
+    duckdb_built: Built, tmp_path: Path
+) -> None:
+    # Two projects whose leads share their ids, as the `projects` setting will load them.
+    warehouse = tmp_path / "projects.duckdb"
+    shutil.copy(duckdb_built.warehouse, warehouse)
+    as_two_projects(warehouse)
+    with duckdb.connect(str(warehouse)) as db:
         db.execute("update leadtrackr.leads set status = 'lost' where project = 'beta'")
     duckdb_built.meltano("invoke", "dbt-duckdb:build", env={"TARGET_DUCKDB_FILEPATH": warehouse})
 

@@ -260,3 +260,19 @@ def test_the_page_fetches_nothing_even_when_made_to_and_says_so(
         f"blocked {url}/pixel.png (img-src)",
     ]
     assert page.drawn
+
+
+@pytest.mark.parametrize("script", ["html_report.py", "warehouse_report.py"])
+def test_a_missing_warehouse_is_named_with_what_to_run(script: str, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.duckdb"
+    result = subprocess.run(
+        [sys.executable, f"scripts/{script}", str(missing)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr == f"No warehouse at {missing}: run `make demo` first.\n"
+    assert not missing.exists()
