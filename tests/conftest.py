@@ -32,18 +32,20 @@ dbt's `transform/target/`: one after another, in one worker."""
 MELTANO_TESTS = ("tests/e2e/", ORCHESTRATORS)
 """Tests that run Meltano in the project (each test process with its own system directory)."""
 PACKAGE_INDEX = "tests/test_wheels.py"
-"""Resolutions that wait on the package index, once for the module (a module fixture)."""
+"""Resolutions that wait on the package index: started by `StartResolutions`, so each of
+its tests is a scope of its own (the scheduler runs the largest scopes first; this one
+must come last, by when the index has answered)."""
 
 
 def scope(nodeid: str) -> str:
     """The tests a `make test` worker runs together, one after another: those of one module
-    of Meltano tests (they share its module fixtures), the orchestrators', the package
-    index's, or the test alone. The Meltano modules come first in collection order, and the
-    short tests fill both workers at the end."""
+    of Meltano tests (they share its module fixtures), the orchestrators', or the test
+    alone. xdist runs the largest scopes first, and the short tests fill both workers at
+    the end."""
     path = nodeid.split("::", 1)[0]
     if path.startswith(ORCHESTRATORS):
         return ORCHESTRATORS
-    if path.startswith(MELTANO_TESTS) or path == PACKAGE_INDEX:
+    if path.startswith(MELTANO_TESTS):
         return path
     return nodeid
 
@@ -128,9 +130,10 @@ only makes it slower; `make test` runs them all)."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark what `make test-fast` leaves out: the tests of a shared resource, and `SLOW`."""
+    """Mark what `make test-fast` leaves out: Meltano's tests, the package index's, `SLOW`."""
     for item in items:
-        if scope(item.nodeid) != item.nodeid or item.nodeid.split("[", 1)[0] in SLOW:
+        path, name = item.nodeid.split("::", 1)[0], item.nodeid.split("[", 1)[0]
+        if path.startswith(MELTANO_TESTS) or path == PACKAGE_INDEX or name in SLOW:
             item.add_marker(pytest.mark.slow)
 
 

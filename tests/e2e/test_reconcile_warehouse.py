@@ -1,7 +1,8 @@
 """The warehouse follows LeadTrackr: daily runs, then a reconcile, through Meltano.
 
 One scenario, on DuckDB (the main job and the reconcile job of meltano.yml) with
-`projects`, and on PostgreSQL (target-postgres and dbt-postgres) with one project:
+`projects`, and on PostgreSQL (target-postgres and dbt-postgres) with one project (its
+step 4 also on PostgreSQL with `projects`; DuckDB with one project is the demo's test):
 
 1. a daily run loads every lead;
 2. the projects age (leads rated, deleted, added): the next daily run brings the new
@@ -229,19 +230,8 @@ def test_ratings_and_deletions_reach_the_warehouse_and_the_marts_count_live_lead
 
         # 4. The reconcile: every rating, every deletion flagged; the rows stay.
         run(warehouse.reconcile)
-        leads = source.leads()
         deleted = first["deleted"] | second["deleted"]
-        after_reconcile = loaded(warehouse, several)
-        assert {k for k, (*_, flagged) in after_reconcile.items() if flagged} == deleted
-        assert {k: v for k, v in after_reconcile.items() if not v[2]} == {
-            k: values(v) for k, v in leads.items()
-        }
-        assert_touchpoints_of_deleted_leads_flagged(warehouse, source, deleted, several)
-        assert_marts_count_live_leads(warehouse, source, several)
-        report = read_warehouse(
-            warehouse.location, schema=warehouse.raw, models_schema=warehouse.models
-        )
-        assert (report.leads, report.deleted) == (len(leads), len(deleted))
+        assert_warehouse_follows(warehouse, source, deleted)
         # The daily job's bookmark did not move; the reconcile kept its own state.
         assert daily_bookmarks(warehouse, meltano) == bookmarks
         state_ids = meltano("state", "list").stdout.split()
@@ -262,6 +252,37 @@ def test_ratings_and_deletions_reach_the_warehouse_and_the_marts_count_live_lead
             for before, after in zip(bookmarks, daily_bookmarks(warehouse, meltano), strict=True)
             if before is not None
         )
+
+
+def test_a_reconcile_of_projects_in_postgres_flags_their_deletions_and_the_marts_count_live_leads(
+    meltano: Meltano, postgres_warehouse: Warehouse
+) -> None:
+    # The scenario's step 4 for the combination it leaves out, after one load.
+    source = Source(several=True)
+    with source.sandbox:
+        env = {**postgres_warehouse.env, **source.env()}
+        meltano("run", *postgres_warehouse.load, env=env)
+        deleted = source.age(seed=3)["deleted"]
+        meltano("run", *postgres_warehouse.reconcile, env=env)
+    assert {key[0] for key in deleted} == set(PROJECT_NAMES)
+    assert_warehouse_follows(postgres_warehouse, source, deleted)
+
+
+def assert_warehouse_follows(warehouse: Warehouse, source: Source, deleted: set[Key]) -> None:
+    """After a reconcile: every live lead as LeadTrackr has it, exactly `deleted` flagged with
+    their touchpoints (the rows stay), and the models and the report count the live leads."""
+    several, leads = source.several, source.leads()
+    after_reconcile = loaded(warehouse, several)
+    assert {k for k, (*_, flagged) in after_reconcile.items() if flagged} == deleted
+    assert {k: v for k, v in after_reconcile.items() if not v[2]} == {
+        k: values(v) for k, v in leads.items()
+    }
+    assert_touchpoints_of_deleted_leads_flagged(warehouse, source, deleted, several)
+    assert_marts_count_live_leads(warehouse, source, several)
+    report = read_warehouse(
+        warehouse.location, schema=warehouse.raw, models_schema=warehouse.models
+    )
+    assert (report.leads, report.deleted) == (len(leads), len(deleted))
 
 
 def assert_touchpoints_of_deleted_leads_flagged(
