@@ -139,8 +139,9 @@ def test_a_page_that_is_not_full_ends_the_read_whatever_the_envelope_says() -> N
     api = API(project, Faults(has_more="stuck_true", overstate_total=1))
     leads = everything(api, read_keyset(api.pages(), None, None))
     assert len(leads) == 250
-    # The last page says more follow: one request checks the page after it.
-    assert len(api.asked) <= 4
+    # The last page says more follow: two requests check, without an offset, that none do:
+    # page 1 after its last instant, and that instant by email.
+    assert len(api.asked) <= 5
     assert api.logged == [
         "LeadTrackr said more leads follow (`hasMore: true`, `total` 53) on a page of 52 "
         "leads where it serves 100: the read ends here, as the page is not full."
@@ -182,30 +183,68 @@ def test_a_cap_said_in_the_envelope_is_taken_at_its_word() -> None:
     assert served_page_size(Page(PageRequest(limit=100), [], 500, 17, True, 0)) is None
 
 
-def test_a_cap_is_confirmed_by_the_very_next_page() -> None:
+def test_a_cap_is_confirmed_by_the_leads_after_the_short_page() -> None:
     # Two pages of 40 and 30: the page after the first holds leads, the one after it not.
     project = Project(generate_leads(70, seed=8))
     api = API(project, Faults(page_cap=40))
     leads = everything(api, read_keyset(api.pages(), None, None))
     assert len(leads) == 70
-    assert [(ask.page, ask.limit) for ask in api.asked[:2]] == [(1, 100), (2, 100)]
+    first, probe = api.asked[:2]
+    assert (first.page, first.limit, first.since) == (1, 100, None)
+    # Page 1 of the leads after the short page's last instant, not page 2 (an offset).
+    assert (probe.page, probe.limit, probe.sort) == (1, 100, "createdAt:asc")
+    assert probe.since is not None
+    assert probe.since > project.leads[39]["createdAt"]
 
 
-def test_a_short_page_is_taken_for_the_last_only_when_its_whole_envelope_agrees() -> None:
+def test_a_short_page_is_taken_for_the_last_only_when_its_count_agrees() -> None:
     lead = {"id": 1, "createdAt": "2026-01-01T00:00:00.000Z"}
     ask = PageRequest(limit=100, page=3)
     assert served_page_size(Page(ask, [lead] * 30, 230, 3, False, 100)) is None
-    # `hasMore` with a `total` beyond it, or a `total` short of the leads already served:
-    # the next page is asked for (`Pages.confirms_cap`) before the short page ends anything.
+    # A `total` beyond it or short of the leads already served: more leads are looked for
+    # (`Pages.confirms_cap`) before the short page ends anything; `hasMore` plays no part.
     assert served_page_size(Page(ask, [lead] * 30, 231, 3, True, 100)) == 30
+    assert served_page_size(Page(ask, [lead] * 30, 231, 3, False, 100)) == 30
     assert served_page_size(Page(ask, [lead] * 30, 201, 3, False, 100)) == 30
-    assert served_page_size(Page(ask, [lead] * 30, 229, 3, True, 100)) == 30
-    # One signal alone that there is more (a server stuck on `hasMore`, a count too high).
     assert served_page_size(Page(ask, [lead] * 30, 230, 3, True, 100)) is None
-    assert served_page_size(Page(ask, [lead] * 30, 231, 3, False, 100)) is None
     assert served_page_size(Page(ask, [lead], 231, 3, True, 100)) == 1
     assert served_page_size(Page(ask, [], 500, 5, True, 100)) is None
     assert served_page_size(Page(ask, [lead] * 100, 500, 5, True, None)) is None
+
+
+@pytest.mark.parametrize("cap_envelope", ["served", "asked"])
+@pytest.mark.parametrize("parallelism", [1, 4])
+def test_a_cap_is_confirmed_by_leads_no_deletion_can_move(cap_envelope, parallelism) -> None:
+    # 50 leads, the server serves 40 a page (`hasMore` from the limit asked for, or from
+    # the cap), and the 10 oldest are deleted after page 1: page 2 would now be empty,
+    # though the 10 newest were never read.
+    leads = generate_leads(50, seed=12)
+    faults = Faults(page_cap=40, cap_envelope=cap_envelope, delete_after_request=1, delete_count=10)
+    api = API(Project(leads), faults)
+    pages = api.pages(100)
+    read = everything(api, read_windows(pages, None, None, parallelism))
+    assert {lead["id"] for lead in leads[10:]} <= {lead["id"] for lead in read}
+    assert pages.cap == 40
+
+
+@pytest.mark.parametrize("deleted", [0, 20])
+def test_an_instant_read_in_pages_the_server_caps_is_read_whole(deleted) -> None:
+    # Keyset pages of 50 are full; the server caps at 70 the instant's pages of 100 (90
+    # leads; `hasMore` false, from the limit asked for), and 20 of the instant may be
+    # deleted as it is read: a short page 1 is no proof.
+    project, instant = tied_project(600, 90, seed=5)
+    before = {lead["id"] for lead in project.leads if lead["createdAt"] == instant}
+    faults = Faults(
+        page_cap=70,
+        cap_envelope="asked",
+        delete_after_request=3,
+        delete_count=deleted,
+        delete_from="tied",
+    )
+    api = API(project, faults)
+    read = everything(api, read_range(api.pages(50), instant, None, 1))
+    stayed = before & {lead["id"] for lead in project.leads}
+    assert stayed <= {lead["id"] for lead in read}
 
 
 @pytest.mark.parametrize("page_size", [1, 100])

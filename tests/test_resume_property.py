@@ -78,6 +78,7 @@ def server_behaviours(draw: st.DrawFn, page_size: int) -> Faults:
         insert_tied=draw(st.booleans()),
         insert_stamp=draw(st.sampled_from(["newest", "newest", "past"])),
         page_cap=page_cap,
+        cap_envelope=draw(st.sampled_from(["served", "asked"])),
         overstate_total=draw(st.sampled_from([0, 0, 0, 1, 500])),
         understate_total=understate_total,
     )

@@ -73,8 +73,8 @@ class Pages:
     """Fetches pages, and learns from them how many leads the server really puts on one.
 
     A server may serve fewer than `limit` (a cap of its own). Once a page shows it (the
-    envelope's `limit`, or a short page its envelope says is not the last, and after
-    which the next page does hold leads), no request asks for more: a
+    envelope's `limit`, or a short page whose `total` says it is not the last, after
+    which more leads do show up), no request asks for more: a
     page number then means the same offset to the server and to the tap, and a short
     page can be told from the last one.
     """
@@ -117,7 +117,8 @@ class Pages:
         if self.first_total is None and ask.limit > 1:
             self.first_total = got.total
         served = served_page_size(got)
-        if served is not None and served < self.largest and self.confirms_cap(ask):
+        said = got.limit is not None and got.limit == served
+        if served is not None and served < self.largest and (said or self.confirms_cap(got)):
             with self._lock:
                 if served < self.largest:
                     self.cap = served
@@ -131,13 +132,35 @@ class Pages:
                     )
         return got
 
-    def confirms_cap(self, ask: PageRequest) -> bool:
-        """Whether the page after a short one holds leads: the server caps its pages.
+    def confirms_cap(self, short: Page) -> bool:
+        """Whether leads follow a short page that its envelope says is not the last.
 
-        If it is empty, the short page was the last, and the envelope overstated the rest.
+        Then the server caps its pages; if not, the short page was the last. After a page
+        1, without an offset that a deletion could shift: page 1 of the leads created after
+        its last instant, and of that instant in two orders (a page 1 holds every lead of
+        its range up to its last one unless the server caps it, so any lead these hold that
+        it did not shows the rest). After a later page, the next page. Each costs requests
+        only on a server whose envelope says more follow a short page.
         """
-        after = self.fetch(replace(ask, page=ask.page + 1), self.stopped)
-        return bool(after.records)
+        ask = short.request
+        if ask.page > 1:
+            return bool(self.fetch(replace(ask, page=ask.page + 1), self.stopped).records)
+        last = short.records[-1]["createdAt"]
+        # A page all of one instant may hold the first leads of that instant by email: the
+        # other end of the order shows whether there are more.
+        orders = (
+            ["email:asc"] if short.records[0]["createdAt"] != last else ["email:asc", "email:desc"]
+        )
+        probes = [replace(ask, since=last, until=last, sort=order) for order in orders]
+        if ask.since is None or ask.since != ask.until:  # a range, not one instant
+            after = format_timestamp(parse_timestamp(last) + ONE_MILLISECOND)
+            if ask.until is None or after <= ask.until:
+                probes.insert(0, replace(ask, since=after, sort=OLDEST_FIRST))
+        seen = {lead["id"] for lead in short.records}
+        for probe in probes:
+            if any(lead["id"] not in seen for lead in self.fetch(probe, self.stopped).records):
+                return True
+        return False
 
     def warn_once(self, message: str, *args: object) -> None:
         """Log a server's contradiction, once per read."""
@@ -158,10 +181,10 @@ class Pages:
 def served_page_size(page: Page) -> int | None:
     """The page size a short page may show the server serves, if fewer than asked; else None.
 
-    Either the envelope's `limit`; or a short page that `hasMore` and `total` both say is
-    not the last, or whose `total` is short of the leads served up to it (either may lie:
-    `Pages.confirms_cap` asks the next page to be sure). `hasMore` alone does not count: a
-    server stuck on it would cost a request at the end of every read.
+    Either the envelope's `limit`; or a short page whose `total` is not the leads served up
+    to it: more, or fewer (either may lie: `Pages.confirms_cap` asks to be sure). `hasMore`
+    does not count: a server stuck on it would cost requests at the end of every read, and
+    one that computes it from the `limit` asked for hides a cap.
     """
     asked = page.request.limit
     if page.limit is not None and 0 < page.limit < asked:
@@ -169,7 +192,7 @@ def served_page_size(page: Page) -> int | None:
     served = len(page.records)
     offset = (page.request.page - 1) * asked
     seen = offset + served
-    if 0 < served < asked and (page.has_more and page.total > seen or page.total < seen):
+    if 0 < served < asked and page.total != seen:
         return served
     return None
 

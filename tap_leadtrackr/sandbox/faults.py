@@ -10,6 +10,7 @@ SCRIPTED_FAULTS = frozenset(
 )
 TIE_ORDERS = ("fixed", "per_request", "per_offset")
 HAS_MORE_MODES = ("honest", "stuck_true", "false_early")
+CAP_ENVELOPES = ("served", "asked")
 BAD_ENVELOPES = (None, "total_string", "total_pages_null")
 DELETE_FROM = ("oldest", "newest", "middle", "random", "tied")
 INSERT_STAMPS = ("newest", "past", "tied")
@@ -109,6 +110,13 @@ class Faults:
         "getLeads serves at most this many leads a page, whatever `limit` asks (0: no cap);"
         " pages, totalPages and hasMore follow the cap, and the envelope's limit repeats"
         " the one asked for",
+    )
+    cap_envelope: str = _knob(
+        "served",
+        "with page_cap: totalPages and hasMore follow the cap (served), or the limit asked"
+        " for (asked), as a server that clamps only its query and computes the envelope"
+        " from the `limit` it echoes does",
+        CAP_ENVELOPES,
     )
     overstate_total: int = _knob(
         0, "getLeads counts this many leads more than match (total, totalPages, hasMore)"

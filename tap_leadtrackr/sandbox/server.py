@@ -305,7 +305,8 @@ def _get_leads(
     )
     total += faults.overstate_total
     total = max(0, total - faults.understate_total)
-    total_pages = -(-total // served)
+    per_page = request.limit if faults.cap_envelope == "asked" else served
+    total_pages = -(-total // per_page)
     has_more = request.page < total_pages
     if faults.has_more == "stuck_true":
         has_more = True
