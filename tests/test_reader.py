@@ -743,3 +743,36 @@ def test_read_range_reads_in_line_with_one_request_at_a_time() -> None:
     api = API(project)
     everything(api, read_range(api.pages(), None, None, 1))
     assert all(ask.limit > 1 for ask in api.asked)
+
+
+@pytest.mark.parametrize("parallelism", [1, 4])
+def test_an_instant_whose_leads_share_every_value_is_read_whole_under_a_cap(parallelism) -> None:
+    # 39 leads of one instant without an email (phone-only leads), in an order among ties
+    # that follows the offset asked for; pages of 7 are full, so only the instant's page
+    # of 100 meets the cap of 38: no order can show the 39th, the count is taken at its word.
+    project, _ = tied_project(200, 39, seed=5, email=None)
+    api = API(project, Faults(page_cap=38, tie_order="per_offset"))
+    pages = api.pages(7)
+    read = everything(api, read_range(pages, None, None, parallelism))
+    assert_each_once_in_order(read, {lead["id"] for lead in project.leads})
+    assert pages.cap == 38
+
+
+def test_a_count_below_the_leads_seen_proves_no_instant_whole() -> None:
+    # The count says 0 (a stale one) while leads of a 30-lead instant are deleted: answers
+    # of one `total` are then not one set of leads, and cannot show the instant whole.
+    leads = generate_leads(30, seed=993869 % 97, bulk_ties=30)
+    for lead in leads:
+        lead["email"] = None
+    project = Project(leads)
+    faults = Faults(
+        page_cap=7,
+        tie_order="per_request",
+        understate_total=50,
+        delete_every=3,
+        delete_count=1,
+        delete_from="newest",
+    )
+    api = API(project, faults)
+    read = everything(api, read_keyset(api.pages(50), None, None))
+    assert {lead["id"] for lead in project.leads} <= {lead["id"] for lead in read}

@@ -146,7 +146,9 @@ class InstantProof:
         if page.total != self.total:
             self.total, self.run, self.length = page.total, set(), None
         self.run.update(ids)
-        return self.length is not None and len(self.run) >= self.length
+        # A count below the leads its run holds is stale: one total is not one set.
+        honest = self.total >= len(self.run)
+        return honest and self.length is not None and len(self.run) >= self.length
 
     def take_pass(self, read: list[Page | None]) -> bool:
         """Take pages 1 to the last of one pass; whether they show every lead was seen.
@@ -168,6 +170,8 @@ class InstantProof:
             return False
         self.length = sum(sizes)
         distinct = {lead["id"] for page in pages for lead in page.records}
+        if self.total < len(self.run | distinct):
+            return False  # a stale count (see `take`)
         return len(distinct) == self.length or len(self.run) >= self.length
 
     def note_runs(self, page: Page, field: str, ended: bool) -> None:

@@ -139,23 +139,32 @@ class Pages:
         1, without an offset that a deletion could shift: page 1 of the leads created after
         its last instant, and of that instant in two orders (a page 1 holds every lead of
         its range up to its last one unless the server caps it, so any lead these hold that
-        it did not shows the rest). After a later page, the next page. Each costs requests
-        only on a server whose envelope says more follow a short page.
+        it did not shows the rest). After a later page, the next page. On page 1 of an
+        instant, the count's word. Each costs requests only on a server whose envelope
+        says more follow a short page.
         """
         ask = short.request
         if ask.page > 1:
             return bool(self.fetch(replace(ask, page=ask.page + 1), self.stopped).records)
+        if ask.since is not None and ask.since == ask.until:
+            # Page 1 of an instant that filled a page: its leads may share every value an
+            # order sorts by, and so come in the server's order among ties, which no probe
+            # can see past. The count is taken at its word (a wrong one costs requests).
+            return True
         last = short.records[-1]["createdAt"]
         # A page all of one instant may hold the first leads of that instant by email: the
         # other end of the order shows whether there are more.
-        orders = (
-            ["email:asc"] if short.records[0]["createdAt"] != last else ["email:asc", "email:desc"]
-        )
+        one_instant = short.records[0]["createdAt"] == last
+        orders = ["email:asc", "email:desc"] if one_instant else ["email:asc"]
         probes = [replace(ask, since=last, until=last, sort=order) for order in orders]
         if ask.since is None or ask.since != ask.until:  # a range, not one instant
             after = format_timestamp(parse_timestamp(last) + ONE_MILLISECOND)
             if ask.until is None or after <= ask.until:
                 probes.insert(0, replace(ask, since=after, sort=OLDEST_FIRST))
+        if one_instant:
+            # Leads that share every value an order could sort them by come in the
+            # server's order among ties: as a last resort, the next page.
+            probes.append(replace(ask, page=2))
         seen = {lead["id"] for lead in short.records}
         for probe in probes:
             if any(lead["id"] not in seen for lead in self.fetch(probe, self.stopped).records):
