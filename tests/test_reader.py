@@ -14,6 +14,7 @@ import threading
 import time
 import typing as t
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -776,3 +777,69 @@ def test_a_count_below_the_leads_seen_proves_no_instant_whole() -> None:
     api = API(project, faults)
     read = everything(api, read_keyset(api.pages(50), None, None))
     assert {lead["id"] for lead in project.leads} <= {lead["id"] for lead in read}
+
+
+def test_a_page_request_names_its_page_range_and_order() -> None:
+    assert str(PageRequest(limit=5)) == "page 1 of leads created -inf .. +inf (createdAt:asc)"
+    ask = PageRequest(since="2026-01-01T00:00:00.000Z", until="2026-02-01T00:00:00.000Z", limit=5)
+    assert str(replace(ask, page=3, sort="email:desc")) == (
+        "page 3 of leads created 2026-01-01T00:00:00.000Z .. 2026-02-01T00:00:00.000Z (email:desc)"
+    )
+
+
+class Scripted:
+    """A fetch that answers each request from `answers` (ids by request) and notes them."""
+
+    def __init__(self, answers: dict[tuple[str | None, str | None, int, str], list[int]]) -> None:
+        self.answers = answers
+        self.asked: list[PageRequest] = []
+
+    def __call__(self, ask: PageRequest, cancelled: threading.Event | None = None) -> Page:
+        self.asked.append(ask)
+        ids = self.answers.get((ask.since, ask.until, ask.page, ask.sort), [])
+        records = [{"id": i, "createdAt": AT} for i in ids]
+        return Page(ask, records, len(ids), 1, False, ask.limit)
+
+
+AT, AFTER = "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:00.001Z"
+
+
+def short_page(ids: list[int], *, page: int = 1, since: str | None = None, until=None) -> Page:
+    ask = PageRequest(since=since, until=until, page=page, limit=100)
+    records = [{"id": i, "createdAt": "2025-12-31T00:00:00.000Z"} for i in ids[:-1]]
+    return Page(ask, [*records, {"id": ids[-1], "createdAt": AT}], 500, 5, True, 100)
+
+
+def test_a_cap_is_looked_for_after_the_short_page_then_at_its_last_instant() -> None:
+    # After a page of several instants: page 1 after its last instant, then that instant
+    # by email; the first lead not on the page settles it, and nothing more is asked.
+    fetch = Scripted({(AT, AT, 1, "email:asc"): [3, 4]})
+    assert Pages(fetch, 100, print).confirms_cap(short_page([1, 2, 3]))
+    assert [(a.since, a.until, a.page, a.sort) for a in fetch.asked] == [
+        (AFTER, None, 1, "createdAt:asc"),
+        (AT, AT, 1, "email:asc"),
+    ]
+    # Nothing new anywhere: no cap; a page all of one instant adds email:desc and page 2.
+    fetch = Scripted({(AT, AT, 1, "email:asc"): [9], (AT, AT, 1, "email:desc"): [9]})
+    assert not Pages(fetch, 100, print).confirms_cap(short_page([9]))
+    assert [(a.since, a.until, a.page, a.sort) for a in fetch.asked] == [
+        (AFTER, None, 1, "createdAt:asc"),
+        (AT, AT, 1, "email:asc"),
+        (AT, AT, 1, "email:desc"),
+        (None, None, 2, "createdAt:asc"),
+    ]
+    fetch = Scripted({(None, None, 2, "createdAt:asc"): [10]})
+    assert Pages(fetch, 100, print).confirms_cap(short_page([9]))
+    # A range that ends at the page's last instant has nothing after it to ask for.
+    fetch = Scripted({})
+    assert not Pages(fetch, 100, print).confirms_cap(short_page([1, 2], until=AT))
+    assert AFTER not in {a.since for a in fetch.asked}
+    # A later page (inside an instant's pass): the next page.
+    fetch = Scripted({(AT, AT, 3, "email:asc"): [7]})
+    later = replace(
+        short_page([5], since=AT, until=AT),
+        request=PageRequest(since=AT, until=AT, page=2, sort="email:asc", limit=100),
+    )
+    assert Pages(fetch, 100, print).confirms_cap(later)
+    assert [(a.page, a.sort) for a in fetch.asked] == [(3, "email:asc")]
+    assert not Pages(Scripted({}), 100, print).confirms_cap(later)
