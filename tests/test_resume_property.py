@@ -64,6 +64,11 @@ def server_behaviours(draw: st.DrawFn, page_size: int) -> Faults:
     # look in every field like the last: no client can read that server (documented;
     # test_reader reads a cap behind a count short by any other number).
     understate_total = 0 if page_cap else draw(st.sampled_from([0, 0, 0, 0, 1, 30]))
+    insert_every = draw(st.sampled_from([0, 0, 2, 5])) if created else 0
+    # A count that lies makes each short page a question that leads arriving meanwhile
+    # answer wrongly: the page size learned can fall below their pace, and the sync then
+    # never ends (a limit docs/incremental-sync.md states). Not drawn together.
+    lying = not insert_every
     return Faults(
         tie_order=draw(st.sampled_from(["fixed", "per_request", "per_offset"])),
         has_more=draw(st.sampled_from(["honest", "stuck_true", "false_early"])),
@@ -72,15 +77,15 @@ def server_behaviours(draw: st.DrawFn, page_size: int) -> Faults:
         delete_every=draw(st.sampled_from([0, 0, 1, 2, 5])),
         delete_count=deleted,
         delete_from=draw(st.sampled_from(["oldest", "newest", "middle", "random", "tied"])),
-        insert_every=draw(st.sampled_from([0, 0, 2, 5])) if created else 0,
+        insert_every=insert_every,
         insert_after_request=draw(st.integers(0, 4)),
         insert_count=created or draw(st.sampled_from([0, 30])),
         insert_tied=draw(st.booleans()),
         insert_stamp=draw(st.sampled_from(["newest", "newest", "past"])),
         page_cap=page_cap,
         cap_envelope=draw(st.sampled_from(["served", "asked"])),
-        overstate_total=draw(st.sampled_from([0, 0, 0, 1, 500])),
-        understate_total=understate_total,
+        overstate_total=draw(st.sampled_from([0, 0, 0, 1, 500])) if lying else 0,
+        understate_total=understate_total if lying else 0,
     )
 
 
