@@ -19,7 +19,13 @@ import typing as t
 from datetime import datetime, timezone
 from pathlib import Path
 
-from warehouse_report import MODELS_SCHEMA, Location, _Database, named_location
+from warehouse_report import (
+    MODELS_SCHEMA,
+    Location,
+    _Database,
+    add_warehouse_arguments,
+    named_location,
+)
 
 PAGE = Path(__file__).resolve().parent / "report"
 MODELS = ("first_touch", "last_touch", "last_non_direct", "linear", "position_based", "time_decay")
@@ -205,19 +211,9 @@ def write_report(location: Location, output: Path, *, models_schema: str = MODEL
 def main(argv: list[str] | None = None) -> int:
     """Write the HTML report of a warehouse file or PostgreSQL database."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "location",
-        nargs="?",
-        default="output/sandbox.duckdb",
-        help="a DuckDB file (default output/sandbox.duckdb) or a postgresql:// URL",
-    )
+    add_warehouse_arguments(parser)
     parser.add_argument(
         "--output", type=Path, default=Path("output/report.html"), help="the page to write"
-    )
-    parser.add_argument(
-        "--models-schema",
-        default=MODELS_SCHEMA,
-        help=f"the dbt models' schema (default {MODELS_SCHEMA})",
     )
     args = parser.parse_args(argv)
     location = named_location(args.location)

@@ -315,6 +315,21 @@ def format_report(warehouse: Warehouse, *, top: int = 10) -> str:
     return "\n".join(lines)
 
 
+def add_warehouse_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments both reports take: the warehouse, and its dbt models' schema."""
+    parser.add_argument(
+        "location",
+        nargs="?",
+        default="output/sandbox.duckdb",
+        help="a DuckDB file (default output/sandbox.duckdb) or a postgresql:// URL",
+    )
+    parser.add_argument(
+        "--models-schema",
+        default=MODELS_SCHEMA,
+        help=f"the dbt models' schema (default {MODELS_SCHEMA})",
+    )
+
+
 def named_location(text: str) -> Location | None:
     """The warehouse a command line names: a PostgreSQL URL, or a DuckDB file that exists.
 
@@ -331,18 +346,8 @@ def named_location(text: str) -> Location | None:
 def main(argv: list[str] | None = None) -> int:
     """Print the report of a warehouse file or PostgreSQL database."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "location",
-        nargs="?",
-        default="output/sandbox.duckdb",
-        help="a DuckDB file (default output/sandbox.duckdb) or a postgresql:// URL",
-    )
+    add_warehouse_arguments(parser)
     parser.add_argument("--schema", default=SCHEMA, help=f"the loader's schema (default {SCHEMA})")
-    parser.add_argument(
-        "--models-schema",
-        default=MODELS_SCHEMA,
-        help=f"the dbt models' schema (default {MODELS_SCHEMA})",
-    )
     args = parser.parse_args(argv)
     location = named_location(args.location)
     if location is None:
